@@ -1,0 +1,59 @@
+# One entry point for people and CI. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+FUNCTION ?=
+EVENT ?=
+
+.PHONY: setup lint format typecheck test unit build serve demo invoke openapi clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (the Lambda runtime is python3.11)"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n 2 --durations=10
+
+unit: setup
+	$(BIN)/pytest tests/unit -n 2
+
+build: setup
+	$(BIN)/sam build --template template.yaml
+
+serve: setup
+	$(BIN)/python -m local.stack
+
+demo: setup
+	$(BIN)/python -m local.demo
+
+invoke: setup
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
+
+openapi: setup
+	$(BIN)/python -m local.openapi > openapi.json
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .ruff_cache .mypy_cache
