@@ -1,0 +1,1 @@
+"""cxone-relay shared layer: CXone client, token cache, domain logic, audit and observability."""

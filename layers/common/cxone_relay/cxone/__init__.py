@@ -1,0 +1,1 @@
+"""Everything that speaks to CXone: endpoint paths, tokens, and the client."""

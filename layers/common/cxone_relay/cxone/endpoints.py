@@ -1,0 +1,32 @@
+"""Every CXone path in one place, so a deployment can correct one without touching logic.
+
+Sources: ../shared/CXONE_API.md (NICE developer portal, nice-cxone-agent-sdk, public clients).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+OPENID_CONFIGURATION = "/.well-known/openid-configuration"
+CXONE_CONFIGURATION = "/.well-known/cxone-configuration"
+
+DFO_STORE_MESSAGE = "/dfo/3.0/channels/{channel_id}/messages"
+DFO_SEND_OUTBOUND = "/dfo/3.0/channels/{channel_id}/outbound"
+DFO_MESSAGE_STATUS = "/dfo/3.0/channels/{channel_id}/messages/{message_id}/status"
+DFO_CONTACTS = "/dfo/3.0/contacts"
+DFO_MESSAGES = "/dfo/3.0/messages"
+
+ADMIN_DNC_RECORDS = "/inContactAPI/services/{version}/dnc-groups/{group_id}/records"
+ADMIN_DNC_SEARCH = "/inContactAPI/services/{version}/dnc-groups/search"
+AGENT_API_VERSION = "v23.0"
+AGENT_SEND_DTMF = "/inContactAPI/services/{version}/agent-sessions/{session_id}/send-dtmf"
+
+
+def path(template: str, **params: str) -> str:
+    """Fill a template, escaping every parameter as one path segment."""
+    return template.format(**{key: quote(str(value), safe="") for key, value in params.items()})
+
+
+def dfo_base_from_configuration(area: str, domain: str) -> str:
+    """The DFO API host is derived from the tenant's area and domain."""
+    return f"https://api-de-{area}.{domain}"

@@ -1,0 +1,225 @@
+"""CXone access tokens: in memory, then in SSM (shared by every container), then fetched.
+
+A token is reused until it is within the refresh margin of expiry. One fetch at a time per
+environment per container (a lock, re-checked after acquiring, so 20 concurrent callers cause one
+token request), and a container that finds a fresh token in SSM uses it instead of fetching, so a
+burst of cold starts does not stampede the token endpoint. After a 401 the token is replaced once;
+callers that saw the same rejected token share that one replacement.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cxone_relay.cxone import endpoints
+from cxone_relay.errors import AuthenticationError, PermanentUpstreamError, UpstreamError
+from cxone_relay.observability import logger
+from cxone_relay.redaction import register_secret
+from cxone_relay.settings import CxoneEnvironment
+from cxone_relay.transport import RetryingHttp, TimeBudget
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires_at: float
+    tenant_id: str | None = None
+
+    def is_fresh(self, now: float, margin_seconds: float) -> bool:
+        return self.expires_at - margin_seconds > now
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+    access_key_id: str | None = None
+    access_key_secret: str | None = None
+
+
+CredentialsLoader = Callable[[CxoneEnvironment], Credentials]
+
+
+class SsmTokenCache:
+    """One SecureString parameter per CXone environment holding the token and its expiry."""
+
+    def __init__(self, ssm_client: Any, prefix: str) -> None:
+        self._ssm = ssm_client
+        self._prefix = prefix.rstrip("/")
+
+    def parameter_name(self, environment_name: str) -> str:
+        return f"{self._prefix}/{environment_name}"
+
+    def load(self, environment_name: str) -> AccessToken | None:
+        name = self.parameter_name(environment_name)
+        try:
+            response = self._ssm.get_parameter(Name=name, WithDecryption=True)
+            stored = json.loads(response["Parameter"]["Value"])
+            token = AccessToken(
+                value=str(stored["value"]),
+                expires_at=float(stored["expires_at"]),
+                tenant_id=stored.get("tenant_id"),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                logger.warning("token cache unreadable", extra={"parameter": name, "error": str(exc)})
+            return None
+        except (BotoCoreError, ValueError, KeyError, TypeError) as exc:
+            # A damaged or unreachable cache costs one token request, never an outage.
+            logger.warning("token cache unreadable", extra={"parameter": name, "error": str(exc)})
+            return None
+        register_secret(token.value)
+        return token
+
+    def save(self, environment_name: str, token: AccessToken) -> None:
+        name = self.parameter_name(environment_name)
+        try:
+            self._ssm.put_parameter(
+                Name=name,
+                Value=json.dumps(asdict(token)),
+                Type="SecureString",
+                Overwrite=True,
+                Description="CXone access token cache (written by cxone-relay; safe to delete)",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("token cache not written", extra={"parameter": name, "error": str(exc)})
+
+
+def _tenant_from_id_token(id_token: str | None) -> str | None:
+    """The id_token carries tenantId; we only read the claim, CXone already authenticated us."""
+    if not id_token or id_token.count(".") < 2:
+        return None
+    payload = id_token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    tenant = claims.get("tenantId") if isinstance(claims, dict) else None
+    return str(tenant) if tenant else None
+
+
+class TokenFetcher:
+    """OpenID discovery, then the grant the environment is configured for."""
+
+    def __init__(
+        self, http: RetryingHttp, credentials: CredentialsLoader, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._http = http
+        self._credentials = credentials
+        self._clock = clock
+        self._token_endpoints: dict[str, str] = {}
+
+    def token_endpoint(self, environment: CxoneEnvironment, budget: TimeBudget) -> str:
+        cached = self._token_endpoints.get(environment.auth_url)
+        if cached:
+            return cached
+        response = self._http.request("GET", environment.auth_url + endpoints.OPENID_CONFIGURATION, budget)
+        endpoint = response.json().get("token_endpoint")
+        if not endpoint:
+            raise PermanentUpstreamError("cxone-auth", "discovery document has no token_endpoint")
+        self._token_endpoints[environment.auth_url] = endpoint
+        return str(endpoint)
+
+    def fetch(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
+        credentials = self._credentials(environment)
+        form = {"grant_type": environment.grant_type}
+        if environment.grant_type == "password":
+            if not (credentials.access_key_id and credentials.access_key_secret):
+                raise AuthenticationError("cxone-auth", "password grant needs access_key_id and secret")
+            form |= {"username": credentials.access_key_id, "password": credentials.access_key_secret}
+        requested_at = self._clock()
+        try:
+            response = self._http.request(
+                "POST",
+                self.token_endpoint(environment, budget),
+                budget,
+                data=form,
+                auth=(credentials.client_id, credentials.client_secret),
+            )
+        except PermanentUpstreamError as exc:
+            raise AuthenticationError(
+                "cxone-auth", f"token request refused for environment {environment.name}", status=exc.status
+            ) from None
+        body = response.json()
+        value = body.get("access_token")
+        if not value:
+            raise AuthenticationError("cxone-auth", "token response has no access_token")
+        register_secret(value)
+        register_secret(body.get("refresh_token"))
+        register_secret(body.get("id_token"))
+        return AccessToken(
+            value=value,
+            expires_at=requested_at + float(body.get("expires_in", 3600)),
+            tenant_id=_tenant_from_id_token(body.get("id_token")),
+        )
+
+
+class TokenProvider:
+    def __init__(
+        self,
+        fetcher: TokenFetcher,
+        cache: SsmTokenCache,
+        refresh_margin_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._fetcher = fetcher
+        self._cache = cache
+        self._margin = refresh_margin_seconds
+        self._clock = clock
+        self._memory: dict[str, AccessToken] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, environment_name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(environment_name, threading.Lock())
+
+    def _fresh(self, token: AccessToken | None) -> bool:
+        return token is not None and token.is_fresh(self._clock(), self._margin)
+
+    def get(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
+        token = self._memory.get(environment.name)
+        if token is not None and self._fresh(token):
+            return token
+        with self._lock(environment.name):
+            token = self._memory.get(environment.name)
+            if token is not None and self._fresh(token):
+                return token  # another thread refreshed it while we waited
+            shared = self._cache.load(environment.name)
+            if shared is not None and self._fresh(shared):
+                self._memory[environment.name] = shared
+                return shared
+            return self._fetch_and_share(environment, budget)
+
+    def refresh_after_unauthorized(
+        self, environment: CxoneEnvironment, rejected: AccessToken, budget: TimeBudget
+    ) -> AccessToken:
+        with self._lock(environment.name):
+            current = self._memory.get(environment.name)
+            if current is not None and current.value != rejected.value and self._fresh(current):
+                return current  # someone already replaced the rejected token
+            shared = self._cache.load(environment.name)
+            if shared is not None and shared.value != rejected.value and self._fresh(shared):
+                self._memory[environment.name] = shared
+                return shared
+            logger.info("access token refused; fetching a new one", extra={"environment": environment.name})
+            return self._fetch_and_share(environment, budget)
+
+    def _fetch_and_share(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
+        try:
+            token = self._fetcher.fetch(environment, budget)
+        except UpstreamError:
+            self._memory.pop(environment.name, None)
+            raise
+        self._memory[environment.name] = token
+        self._cache.save(environment.name, token)
+        logger.info("fetched CXone access token", extra={"environment": environment.name})
+        return token

@@ -1,0 +1,51 @@
+"""Phone numbers in, E.164 out: one function every workflow uses, so numbers compare equal."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+
+class InvalidPhoneNumber(ValueError):
+    """The text is not a valid, dialable number; `reason` says why in words a caller can show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+def normalise_e164(raw: str, default_region: str = "US") -> str:
+    """Parse `raw` (E.164, national or international format) and return it in E.164.
+
+    Numbers without a leading + are read as national numbers of `default_region`.
+    Only numbers phonenumbers considers valid are accepted: a possible-but-unassigned
+    range would never reach a handset, and storing it would pollute the consent ledger.
+    """
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhoneNumber("empty")
+    if len(text) > 40:
+        raise InvalidPhoneNumber("too long")
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except NumberParseException as exc:
+        raise InvalidPhoneNumber(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidPhoneNumber("wrong length for its country")
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber("not a valid number for its country")
+    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+
+
+def digits_only(e164: str) -> str:
+    """CXone DNC records take the number as digits only (no +)."""
+    return e164.lstrip("+")

@@ -1,0 +1,105 @@
+"""Keeping phone numbers, tokens and secrets out of logs and audit records.
+
+Logs keep at most the last four digits of a number; audit keys use a keyed hash so a number can
+be looked up by whoever holds the key without being readable by whoever reads the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***"
+
+# International numbers: "+" then 7-15 digits, allowing one separator between digits.
+_INTERNATIONAL = re.compile(r"\+\d(?:[\s().-]?\d){6,14}")
+# National numbers written with separators: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
+_NATIONAL = re.compile(r"(?<!\w)\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\w)")
+# Bare digit runs long enough to be a subscriber number (CXone DNC records are digits only).
+_BARE_DIGITS = re.compile(r"(?<![\w.])\d{10,15}(?![\w.])")
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
+_BASIC = re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+# Structured fields whose values are secret whatever they look like.
+_SECRET_KEY = re.compile(
+    r"(?i)(token|secret|password|passwd|authorization|api[_-]?key|credential|signature|cookie)"
+)
+
+_known_secrets: set[str] = set()
+_known_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (an access token, a client secret) so it is scrubbed wherever it
+    appears, even inside free text such as an exception message."""
+    if value and len(value) >= 6:
+        with _known_secrets_lock:
+            _known_secrets.add(value)
+
+
+def _last_four(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return MASK + digits[-4:]
+
+
+def mask_phone_numbers(text: str) -> str:
+    text = _INTERNATIONAL.sub(_last_four, text)
+    text = _NATIONAL.sub(_last_four, text)
+    return _BARE_DIGITS.sub(_last_four, text)
+
+
+def scrub_secrets(text: str) -> str:
+    with _known_secrets_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _BEARER.sub("Bearer " + MASK, text)
+    text = _BASIC.sub("Basic " + MASK, text)
+    return _JWT.sub(MASK, text)
+
+
+def redact_text(text: str) -> str:
+    """Scrub secrets first (a token may contain digit runs), then mask phone numbers."""
+    return mask_phone_numbers(scrub_secrets(text))
+
+
+def redact(value: Any) -> Any:
+    """Redact a structure for logging or auditing: secret-named fields are replaced whole,
+    strings anywhere are scrubbed."""
+    if isinstance(value, dict):
+        return {
+            key: MASK if isinstance(key, str) and _SECRET_KEY.search(key) and val else redact(val)
+            for key, val in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def mask_phone(e164: str) -> str:
+    """The displayable form of a number: its last four digits only."""
+    digits = re.sub(r"\D", "", e164)
+    return MASK + digits[-4:]
+
+
+class PhoneHasher:
+    """Keyed hash (HMAC-SHA256) of an E.164 number, used wherever a number must be a key."""
+
+    def __init__(self, key: str | bytes) -> None:
+        if not key:
+            raise ValueError("the PII hash key is empty")
+        self._key = key.encode() if isinstance(key, str) else key
+
+    def fingerprint(self, e164: str) -> str:
+        return hmac.new(self._key, e164.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def fingerprints(self, numbers: Iterable[str]) -> list[str]:
+        return [self.fingerprint(number) for number in numbers]

@@ -1,0 +1,253 @@
+"""template.yaml, read once and resolved: the single source of truth for the local stack and tests.
+
+Tests and `make serve` create resources, pick environment variables, API routes and queue event
+sources from here, so nothing local can drift from what deploys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from samcli.yamlhelper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+LOCAL_ACCOUNT = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    function_id: str
+    path: str
+    method: str
+    api_key_required: bool
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    function_id: str
+    queue_id: str
+    batch_size: int
+    batching_window_seconds: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    function_id: str
+    name: str
+    expression: str
+
+
+@dataclass
+class Template:
+    body: dict[str, Any]
+    parameter_overrides: dict[str, str]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.body.get("Resources", {})
+
+    def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {lid: res for lid, res in self.resources.items() if res.get("Type") == resource_type}
+
+    def parameter(self, name: str) -> str:
+        if name in self.parameter_overrides:
+            return self.parameter_overrides[name]
+        spec = self.body.get("Parameters", {}).get(name)
+        if spec is None:
+            raise KeyError(f"template has no parameter {name}")
+        return str(spec.get("Default", ""))
+
+    def function_ids(self) -> list[str]:
+        return list(self.resources_of_type("AWS::Serverless::Function"))
+
+    def function_properties(self, function_id: str) -> dict[str, Any]:
+        globals_ = self.body.get("Globals", {}).get("Function", {})
+        own = self.resources[function_id].get("Properties", {})
+        merged = {**globals_, **own}
+        merged["Environment"] = {
+            "Variables": {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **own.get("Environment", {}).get("Variables", {}),
+            }
+        }
+        return merged
+
+    def api_routes(self) -> list[ApiRoute]:
+        routes = []
+        for function_id in self.function_ids():
+            for event in self.resources[function_id].get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") != "Api":
+                    continue
+                props = event["Properties"]
+                api_id = _ref_target(props.get("RestApiId"))
+                api_auth = (
+                    self.resources.get(api_id, {}).get("Properties", {}).get("Auth", {}) if api_id else {}
+                )
+                required = props.get("Auth", {}).get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
+                routes.append(ApiRoute(function_id, props["Path"], props["Method"].upper(), bool(required)))
+        return routes
+
+    def queue_sources(self) -> list[QueueSource]:
+        sources = []
+        for function_id in self.function_ids():
+            for event in self.resources[function_id].get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") != "SQS":
+                    continue
+                props = event["Properties"]
+                sources.append(
+                    QueueSource(
+                        function_id=function_id,
+                        queue_id=_attr_target(props["Queue"]),
+                        batch_size=int(props.get("BatchSize", 10)),
+                        batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                        report_batch_item_failures="ReportBatchItemFailures"
+                        in props.get("FunctionResponseTypes", []),
+                    )
+                )
+        return sources
+
+    def schedule_sources(self) -> list[ScheduleSource]:
+        sources = []
+        for function_id in self.function_ids():
+            events = self.resources[function_id].get("Properties", {}).get("Events", {})
+            for name, event in events.items():
+                if event.get("Type") in {"Schedule", "ScheduleV2"}:
+                    expression = event["Properties"].get("ScheduleExpression") or event["Properties"].get(
+                        "Schedule", ""
+                    )
+                    sources.append(ScheduleSource(function_id, name, str(expression)))
+        return sources
+
+
+def _ref_target(value: Any) -> str | None:
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    return None
+
+
+def _attr_target(value: Any) -> str:
+    """The logical id a queue event points at, whether written !GetAtt Q.Arn or !Ref Q."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    ref = _ref_target(value)
+    if ref:
+        return ref
+    raise ValueError(f"cannot tell which queue {value!r} names")
+
+
+@cache
+def _parsed(path: Path) -> dict[str, Any]:
+    return yaml_parse(path.read_text())
+
+
+def load_template(path: Path = TEMPLATE_PATH, **parameter_overrides: str) -> Template:
+    return Template(body=_parsed(path), parameter_overrides=dict(parameter_overrides))
+
+
+class Resolver:
+    """Resolves the intrinsic functions the template uses (Ref, GetAtt, Sub, Join, If on known
+    conditions, Select) against the physical resources the local stack created."""
+
+    def __init__(
+        self,
+        template: Template,
+        refs: dict[str, str],
+        attributes: dict[tuple[str, str], str],
+        stack_name: str,
+    ) -> None:
+        self.template = template
+        self.refs = refs
+        self.attributes = attributes
+        self.pseudo = {
+            "AWS::Region": LOCAL_REGION,
+            "AWS::AccountId": LOCAL_ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": stack_name,
+            "AWS::NoValue": "",
+        }
+
+    def ref(self, name: str) -> str:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.refs:
+            return self.refs[name]
+        if name in self.template.body.get("Parameters", {}):
+            return self.template.parameter(name)
+        # Resources the local stack has no stand-in for (alarms, layers) resolve to their id.
+        return name
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        return self.attributes.get((logical_id, attribute), f"{logical_id}.{attribute}")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {key: self.resolve(item) for key, item in value.items()}
+        (key, arg), *_ = value.items()
+        if key == "Ref":
+            return self.ref(str(arg))
+        if key == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self.get_att(logical_id, attribute)
+        if key == "Fn::Sub":
+            return self._sub(arg)
+        if key == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(item) for item in self.resolve(items))
+        if key == "Fn::Select":
+            index, items = arg
+            return self.resolve(items)[int(self.resolve(index))]
+        if key == "Fn::If":
+            condition, when_true, when_false = arg
+            return self.resolve(when_true if self.condition(condition) else when_false)
+        return {key: self.resolve(arg)}
+
+    def condition(self, name: str) -> bool:
+        return bool(self._evaluate(self.template.body.get("Conditions", {}).get(name, False)))
+
+    def _evaluate(self, expression: Any) -> Any:
+        if not isinstance(expression, dict):
+            return expression
+        (key, arg), *_ = expression.items()
+        if key == "Fn::Equals":
+            left, right = (self.resolve(item) for item in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._evaluate(arg[0])
+        if key == "Fn::And":
+            return all(self._evaluate(item) for item in arg)
+        if key == "Fn::Or":
+            return any(self._evaluate(item) for item in arg)
+        if key == "Condition":
+            return self.condition(arg)
+        return self.resolve(expression)
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        resolved_vars = {name: self.resolve(value) for name, value in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in resolved_vars:
+                return str(resolved_vars[name])
+            if "." in name and name.split(".", 1)[0] in self.template.resources:
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)

@@ -1,0 +1,146 @@
+"""Fixtures shared by every test: AWS on moto built from template.yaml, the simulators, log capture."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from local.provision import Provisioned, provision
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIM_CREDENTIALS = {
+    "client_id": "relay-client",
+    "client_secret": "relay-secret-value-0001",
+    "access_key_id": "relay-access-key",
+    "access_key_secret": "relay-access-secret-value-0002",
+}
+TICKETING_KEY = "local-ticketing-key"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake AWS credentials and a clean Powertools cache for every test, so nothing reaches AWS
+    and no secret read in one test answers another."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "CxoneRelay",
+        "POWERTOOLS_DEV": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    parameters.clear_caches()
+    yield
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cxone_sim() -> Iterator[Any]:
+    from local.simulators import CxoneSimulator
+
+    sim = CxoneSimulator(credentials=dict(SIM_CREDENTIALS))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def ticketing_sim() -> Iterator[Any]:
+    from local.simulators import TicketingSimulator
+
+    sim = TicketingSimulator(api_key=TICKETING_KEY)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def cxone_environments(sim_url: str, **overrides: Any) -> str:
+    environment = {
+        "name": "primary",
+        "grant_type": "password",
+        "auth_url": sim_url,
+        "api_base_url": sim_url,
+        "dfo_channel_id": "sms-channel",
+        "dnc_group_id": "1",
+    } | overrides
+    return json.dumps([environment])
+
+
+@pytest.fixture
+def stack(aws: None) -> Provisioned:
+    """Every table, queue and secret of template.yaml, created in moto from the template."""
+    return provision(
+        secret_values={
+            "CxoneCredentialsSecret": json.dumps(SIM_CREDENTIALS),
+            "TicketingApiKeySecret": json.dumps({"api_key": TICKETING_KEY}),
+        }
+    )
+
+
+def function_env(stack: Provisioned, function_id: str, **overrides: str) -> dict[str, str]:
+    return stack.function_environment(function_id) | overrides
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the shared logger writes, through its own (redacting) formatter."""
+    from cxone_relay.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    previous_level = logger.log_level
+    logger.setLevel("DEBUG")
+    yield stream
+    logger.setLevel(previous_level)
+    logger._logger.removeHandler(handler)
+
+
+def load_handler_module(function_dir: str) -> ModuleType:
+    """Import functions/<dir>/app.py fresh, as a new container would (module state reset)."""
+    name = f"handler_{function_dir}"
+    sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function_dir / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sqs_messages(queue_url: str, max_messages: int = 10) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    received: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return received
+        received.extend(batch)
+        if len(received) >= 1000:
+            return received

@@ -1,0 +1,245 @@
+"""The CXone token cache against the CXone simulator and moto SSM."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+
+from cxone_relay.cxone.client import CxoneGateway
+from cxone_relay.cxone.tokens import Credentials
+from cxone_relay.errors import AuthenticationError, UnauthorizedError
+from cxone_relay.settings import CxoneSettings
+from cxone_relay.transport import TimeBudget
+from tests.conftest import SIM_CREDENTIALS, cxone_environments
+
+TOKEN_PATH = "/auth/token"
+PREFIX = "/cxone-relay/test/cxone-token"
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settings_for(sim_url: str, **environment) -> CxoneSettings:
+    return CxoneSettings.from_env(
+        {
+            "STAGE": "test",
+            "AUDIT_TABLE": "audit",
+            "STATE_TABLE": "state",
+            "IDEMPOTENCY_TABLE": "idem",
+            "PII_HASH_KEY_SECRET_ARN": "arn:pii",
+            "CXONE_ENVIRONMENTS": cxone_environments(sim_url, **environment),
+            "CXONE_DEFAULT_CREDENTIALS_SECRET_ARN": "arn:unused",
+            "CXONE_TOKEN_PARAMETER_PREFIX": PREFIX,
+            "TOKEN_REFRESH_MARGIN_SECONDS": "300",
+        }
+    )
+
+
+def credentials(environment) -> Credentials:
+    return Credentials(**SIM_CREDENTIALS)
+
+
+def new_container(sim_url: str, clock: Clock, **environment) -> CxoneGateway:
+    """A fresh gateway is what a new Lambda container has: no memory, only SSM."""
+    return CxoneGateway(
+        settings_for(sim_url, **environment),
+        ssm_client=boto3.client("ssm"),
+        credentials=credentials,
+        clock=clock,
+    )
+
+
+def token_requests(sim) -> list[dict]:
+    return [r for r in sim.requests(path_prefix=TOKEN_PATH) if r["status"] == 200]
+
+
+def budget() -> TimeBudget:
+    return TimeBudget.fixed(30)
+
+
+def test_second_call_in_a_container_makes_no_request(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+
+    first = gateway.tokens.get(environment, budget())
+    second = gateway.tokens.get(environment, budget())
+
+    assert first == second
+    assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
+
+
+def test_token_is_cached_in_ssm_as_a_secure_string_with_expiry(aws, cxone_sim):
+    clock = Clock()
+    gateway = new_container(cxone_sim.url, clock)
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    parameter = boto3.client("ssm").get_parameter(Name=f"{PREFIX}/primary", WithDecryption=True)["Parameter"]
+    assert parameter["Type"] == "SecureString"
+    stored = json.loads(parameter["Value"])
+    assert stored["value"] == token.value
+    assert stored["expires_at"] == pytest.approx(clock.now + 3600)
+
+
+def test_a_new_container_reuses_the_ssm_token_without_a_token_request(aws, cxone_sim):
+    clock = Clock()
+    first = new_container(cxone_sim.url, clock)
+    token = first.tokens.get(first.settings.primary_environment, budget())
+
+    second = new_container(cxone_sim.url, clock)
+    reused = second.tokens.get(second.settings.primary_environment, budget())
+
+    assert reused.value == token.value
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_refresh_margin_triggers_a_new_token(aws, cxone_sim):
+    clock = Clock()
+    gateway = new_container(cxone_sim.url, clock)
+    environment = gateway.settings.primary_environment
+    first = gateway.tokens.get(environment, budget())
+
+    clock.now += 3600 - 301  # still outside the 300 s margin
+    assert gateway.tokens.get(environment, budget()) == first
+    clock.now += 2  # now inside it
+    refreshed = gateway.tokens.get(environment, budget())
+
+    assert refreshed.value != first.value
+    assert len(token_requests(cxone_sim)) == 2
+    # and the refreshed token is what other containers now find in SSM
+    assert new_container(cxone_sim.url, clock).tokens.get(environment, budget()).value == refreshed.value
+
+
+def test_a_401_gives_one_refresh_and_one_retry(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    client = gateway.client()
+    client.store_inbound_message(_message("m-1"), idempotency_key="m-1", budget=budget())
+    cxone_sim.expire_tokens()
+
+    client.store_inbound_message(_message("m-2"), idempotency_key="m-2", budget=budget())
+
+    store_calls = [
+        r["status"] for r in cxone_sim.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")
+    ]
+    assert store_calls == [201, 401, 201]
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_a_second_401_is_not_retried_again(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    cxone_sim.add_fault(status=401, path_prefix="/dfo/3.0/channels")
+
+    with pytest.raises(UnauthorizedError):
+        gateway.client().store_inbound_message(_message("m-1"), idempotency_key="m-1", budget=budget())
+
+    assert len(cxone_sim.requests(path_prefix="/dfo/3.0/channels")) == 2
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_twenty_concurrent_callers_cause_exactly_one_token_request(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    cxone_sim.add_fault(latency_ms=200, path_prefix=TOKEN_PATH, count=1)  # hold the first fetch open
+    start = threading.Barrier(20)
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def caller() -> None:
+        start.wait()
+        try:
+            tokens.append(gateway.tokens.get(environment, budget()).value)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert not errors
+    assert len(tokens) == 20
+    assert len(set(tokens)) == 1
+    assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
+
+
+def test_client_credentials_grant_is_used_when_configured(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock(), grant_type="client_credentials")
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    form = cxone_sim.requests(path_prefix=TOKEN_PATH)[0]["body"]
+    assert form["grant_type"] == "client_credentials"
+    assert "password" not in form
+
+
+def test_password_grant_sends_the_access_key(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    form = cxone_sim.requests(path_prefix=TOKEN_PATH)[0]["body"]
+    assert form["grant_type"] == "password"
+    assert form["username"] == SIM_CREDENTIALS["access_key_id"]
+
+
+def test_bad_credentials_are_a_permanent_authentication_error(aws, cxone_sim):
+    gateway = CxoneGateway(
+        settings_for(cxone_sim.url),
+        ssm_client=boto3.client("ssm"),
+        credentials=lambda env: Credentials(**(SIM_CREDENTIALS | {"access_key_secret": "wrong-secret"})),
+    )
+    with pytest.raises(AuthenticationError):
+        gateway.tokens.get(gateway.settings.primary_environment, budget())
+    assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
+
+
+def test_api_base_is_discovered_through_cxone_configuration(aws, cxone_sim):
+    clock = Clock()
+    environment = {"api_base_url": None, "tenant_id": None}
+    gateway = new_container(cxone_sim.url, clock, **environment)
+
+    bases = gateway.resolver.bases(gateway.settings.primary_environment, budget())
+
+    assert bases.admin == cxone_sim.url
+    assert bases.dfo == "https://api-de-na1.niceincontact.com"
+    query = cxone_sim.requests(path_prefix="/.well-known/cxone-configuration")[0]["query"]
+    assert query["tenantId"] == "sim-tenant"  # read from the id_token
+
+
+def test_configured_base_url_overrides_discovery(aws, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock(), dfo_base_url="https://dfo.example.test")
+    bases = gateway.resolver.bases(gateway.settings.primary_environment, budget())
+    assert bases.admin == cxone_sim.url
+    assert bases.dfo == "https://dfo.example.test"
+    assert cxone_sim.requests(path_prefix="/.well-known/cxone-configuration") == []
+
+
+def test_no_token_or_secret_reaches_the_logs(aws, cxone_sim, captured_logs):
+    gateway = new_container(cxone_sim.url, Clock())
+    client = gateway.client()
+    client.store_inbound_message(_message("m-1"), idempotency_key="m-1", budget=budget())
+    cxone_sim.expire_tokens()
+    client.store_inbound_message(_message("m-2"), idempotency_key="m-2", budget=budget())
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    output = captured_logs.getvalue()
+    assert "fetched CXone access token" in output  # the logs were captured at all
+    for secret in [token.value, *SIM_CREDENTIALS.values()]:
+        assert secret not in output
+
+
+def _message(message_id: str) -> dict:
+    return {
+        "idOnExternalPlatform": message_id,
+        "direction": "inbound",
+        "thread": {"idOnExternalPlatform": "thread-1"},
+        "messageContent": {"type": "TEXT", "payload": {"text": "hello"}},
+        "authorEndUserIdentity": {"idOnExternalPlatform": "author-1"},
+        "createdAtWithMilliseconds": "2026-11-24T12:00:00.000Z",
+    }

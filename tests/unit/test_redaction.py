@@ -1,0 +1,86 @@
+"""Logs and audit text never hold raw phone numbers, tokens or secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cxone_relay.redaction import PhoneHasher, mask_phone, redact, redact_text, register_secret
+
+
+def test_logger_masks_e164_and_national_numbers(captured_logs):
+    from cxone_relay.observability import logger
+
+    logger.info("reply to +14155552671 or (415) 555-2671", extra={"sender": "+14155552671"})
+
+    output = captured_logs.getvalue()
+    assert "+14155552671" not in output
+    assert "(415) 555-2671" not in output
+    assert "555" not in output
+    record = json.loads(output.strip().splitlines()[-1])
+    assert record["message"] == "reply to ***2671 or ***2671"
+    assert record["sender"] == "***2671"
+
+
+def test_logger_never_prints_tokens_or_secret_fields(captured_logs):
+    from cxone_relay.observability import logger
+
+    register_secret("tok-9f8e7d6c5b4a")
+    logger.info(
+        "calling with tok-9f8e7d6c5b4a",
+        extra={"access_token": "abc-not-registered", "headers": {"Authorization": "Bearer xyz.abc.def"}},
+    )
+    logger.warning("upstream said Authorization: Bearer zzz-secret-zzz")
+
+    output = captured_logs.getvalue()
+    for leaked in ("tok-9f8e7d6c5b4a", "abc-not-registered", "xyz.abc.def", "zzz-secret-zzz"):
+        assert leaked not in output
+
+
+def test_exception_text_is_redacted(captured_logs):
+    from cxone_relay.observability import logger
+
+    try:
+        raise ValueError("bad number 415.555.2671")
+    except ValueError:
+        logger.exception("failed")
+    assert "415.555.2671" not in captured_logs.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("+44 20 7946 0958", "***0958"),
+        ("+33612345678", "***5678"),
+        ("415-555-2671", "***2671"),
+        ("4155552671", "***2671"),
+        ("call 14155552671 now", "call ***2671 now"),
+    ],
+)
+def test_number_formats_are_masked(text, expected):
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-24T13:35:00.123Z", "order 12345", "v27.0", "batch of 25 records", "id 9f1c-44"],
+)
+def test_ordinary_text_is_left_alone(text):
+    assert redact_text(text) == text
+
+
+def test_redact_replaces_secret_named_fields_whole():
+    assert redact({"client_secret": "s3cr3t", "nested": [{"password": "pw"}], "count": 3}) == {
+        "client_secret": "***",
+        "nested": [{"password": "***"}],
+        "count": 3,
+    }
+
+
+def test_phone_hasher_is_keyed_and_stable():
+    one, other = PhoneHasher("key-one"), PhoneHasher("key-two")
+    assert one.fingerprint("+14155552671") == one.fingerprint("+14155552671")
+    assert one.fingerprint("+14155552671") != other.fingerprint("+14155552671")
+    assert "4155552671" not in one.fingerprint("+14155552671")
+    assert mask_phone("+14155552671") == "***2671"

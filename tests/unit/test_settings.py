@@ -1,0 +1,60 @@
+"""Settings fail fast, naming the variable that is missing or malformed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cxone_relay.errors import ConfigurationError
+from cxone_relay.settings import CoreSettings, CxoneSettings
+
+CORE = {
+    "STAGE": "dev",
+    "AUDIT_TABLE": "audit",
+    "STATE_TABLE": "state",
+    "IDEMPOTENCY_TABLE": "idem",
+    "PII_HASH_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
+}
+CXONE = CORE | {
+    "CXONE_ENVIRONMENTS": json.dumps([{"name": "primary", "dfo_channel_id": "sms"}, {"name": "emea"}]),
+    "CXONE_DEFAULT_CREDENTIALS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:c",
+    "CXONE_TOKEN_PARAMETER_PREFIX": "/cxone-relay/dev/cxone-token",
+}
+
+
+def test_valid_environment_parses_with_defaults():
+    settings = CxoneSettings.from_env(CXONE)
+    assert settings.audit_retention_days == 400
+    assert settings.token_refresh_margin_seconds == 300
+    assert [env.name for env in settings.cxone_environments] == ["primary", "emea"]
+    assert settings.primary_environment.auth_url == "https://cxone.niceincontact.com"
+    assert settings.environment("emea").grant_type == "password"
+
+
+def test_missing_variable_is_named():
+    environ = dict(CORE)
+    del environ["AUDIT_TABLE"]
+    with pytest.raises(ConfigurationError, match="AUDIT_TABLE"):
+        CoreSettings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CXONE_ENVIRONMENTS", "[{not json"),
+        ("CXONE_ENVIRONMENTS", json.dumps([{"name": "x", "grant_type": "implicit"}])),
+        ("CXONE_ENVIRONMENTS", json.dumps([{"name": "x", "api_base_url": "ftp://nope"}])),
+        ("CXONE_ENVIRONMENTS", "[]"),
+        ("TOKEN_REFRESH_MARGIN_SECONDS", "soon"),
+        ("DEFAULT_PHONE_REGION", "usa"),
+        ("CXONE_TOKEN_PARAMETER_PREFIX", "no-leading-slash"),
+    ],
+)
+def test_malformed_variable_is_named(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        CxoneSettings.from_env(CXONE | {name: value})
+
+
+def test_empty_variable_means_default():
+    assert CoreSettings.from_env(CORE | {"AUDIT_RETENTION_DAYS": ""}).audit_retention_days == 400

@@ -1,0 +1,164 @@
+"""The retrying transport against the CXone simulator's fault injection. Nothing sleeps for real:
+the sleeper and clocks are fakes, and the budget is measured on the fake clock."""
+
+from __future__ import annotations
+
+import random
+import socket
+from datetime import UTC, datetime
+
+import pytest
+
+from cxone_relay.errors import PermanentUpstreamError, RetryableUpstreamError, UnauthorizedError
+from cxone_relay.transport import IDEMPOTENCY_HEADER, RetryingHttp, RetryPolicy, TimeBudget
+
+DISCOVERY = "/.well-known/openid-configuration"
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def transport(clock: FakeClock, *, rng=lambda: 1.0, **policy) -> RetryingHttp:
+    return RetryingHttp(
+        "cxone", policy=RetryPolicy(**policy), sleeper=clock.sleep, rng=rng, wall_clock=lambda: NOW
+    )
+
+
+def budget(clock: FakeClock, seconds: float = 60.0) -> TimeBudget:
+    return TimeBudget.fixed(seconds, clock=clock.monotonic)
+
+
+def test_retry_after_seconds_is_honoured(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=429, retry_after=7, count=2, path_prefix=DISCOVERY)
+
+    response = transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock))
+
+    assert response.status_code == 200
+    assert clock.sleeps == [7.0, 7.0]
+    assert [r["status"] for r in cxone_sim.requests(path_prefix=DISCOVERY)] == [429, 429, 200]
+
+
+def test_retry_after_http_date_is_honoured(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(
+        status=429, retry_after="Tue, 24 Nov 2026 12:00:09 GMT", count=1, path_prefix=DISCOVERY
+    )
+
+    transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock))
+
+    assert clock.sleeps == [9.0]
+
+
+def test_retry_after_is_capped(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=429, retry_after=3600, count=1, path_prefix=DISCOVERY)
+
+    transport(clock, max_retry_after=12.0).request("GET", cxone_sim.url + DISCOVERY, budget(clock, 120))
+
+    assert clock.sleeps == [12.0]
+
+
+def test_429_without_retry_after_and_5xx_back_off_exponentially_with_a_cap(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=503, count=3, path_prefix=DISCOVERY)
+    cxone_sim.add_fault(status=429, count=2, path_prefix=DISCOVERY)
+
+    transport(clock, base_delay=0.5, max_delay=2.0, max_attempts=6).request(
+        "GET", cxone_sim.url + DISCOVERY, budget(clock)
+    )
+
+    # rng = 1.0 shows the ceiling of each full-jitter window: 0.5, 1, 2, then capped at 2.
+    assert clock.sleeps == [0.5, 1.0, 2.0, 2.0, 2.0]
+
+
+def test_backoff_is_jittered_within_its_window(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=500, count=4, path_prefix=DISCOVERY)
+    rng = random.Random(7).random
+
+    transport(clock, rng=rng, base_delay=1.0, max_delay=4.0).request(
+        "GET", cxone_sim.url + DISCOVERY, budget(clock)
+    )
+
+    ceilings = [1.0, 2.0, 4.0, 4.0]
+    assert len(clock.sleeps) == 4
+    assert all(0 <= slept <= ceiling for slept, ceiling in zip(clock.sleeps, ceilings, strict=True))
+    assert len(set(clock.sleeps)) == 4
+    assert clock.sleeps != ceilings
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
+def test_client_errors_are_not_retried(cxone_sim, status):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=status, count=1, path_prefix=DISCOVERY)
+
+    with pytest.raises(PermanentUpstreamError) as caught:
+        transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock))
+
+    assert caught.value.status == status
+    assert not caught.value.retryable
+    assert clock.sleeps == []
+    assert len(cxone_sim.requests(path_prefix=DISCOVERY)) == 1
+
+
+def test_401_is_reported_for_the_caller_to_refresh(cxone_sim):
+    clock = FakeClock()
+    with pytest.raises(UnauthorizedError):
+        transport(clock).request("GET", cxone_sim.url + "/dfo/3.0/contacts", budget(clock))
+    assert len(cxone_sim.requests(path_prefix="/dfo/3.0/contacts")) == 1
+
+
+def test_retries_stop_before_the_budget_runs_out(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=500, path_prefix=DISCOVERY)  # fails every time
+
+    with pytest.raises(RetryableUpstreamError) as caught:
+        transport(clock, base_delay=1.0, max_delay=4.0, max_attempts=10).request(
+            "GET", cxone_sim.url + DISCOVERY, budget(clock, seconds=6.0)
+        )
+
+    assert caught.value.retryable
+    assert caught.value.status == 500
+    assert sum(clock.sleeps) <= 6.0 - 1.0  # room was left for one more attempt each time
+    assert clock.sleeps == [1.0, 2.0]  # a 4 s wait would not have fitted the 3 s left
+
+
+def test_a_retry_after_longer_than_the_budget_is_not_waited_for(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=429, retry_after=20, path_prefix=DISCOVERY)
+
+    with pytest.raises(RetryableUpstreamError):
+        transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock, seconds=10.0))
+
+    assert clock.sleeps == []
+    assert len(cxone_sim.requests(path_prefix=DISCOVERY)) == 1
+
+
+def test_connection_errors_are_retried_then_reported_retryable():
+    clock = FakeClock()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    with pytest.raises(RetryableUpstreamError, match="ConnectionError"):
+        transport(clock, max_attempts=3).request("GET", f"http://127.0.0.1:{closed_port}/x", budget(clock))
+
+    assert len(clock.sleeps) == 2
+
+
+def test_idempotency_key_header_is_sent(cxone_sim):
+    clock = FakeClock()
+    transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock), idempotency_key="msg-1")
+    assert cxone_sim.requests(path_prefix=DISCOVERY)[-1]["headers"][IDEMPOTENCY_HEADER.lower()] == "msg-1"
