@@ -1,0 +1,124 @@
+"""What every API handler shares: one error shape, and the mapping of failures to statuses.
+
+Malformed JSON is 400; a field that fails validation is 422 naming the field; a request refused
+by a business rule is 422 with its reason; anything unexpected is 503 (not accepted, try again),
+never a 500 that leaves the caller guessing whether it was queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from cxone_relay.observability import logger
+
+
+@dataclass
+class FieldProblem:
+    field: str
+    message: str
+
+
+@dataclass
+class RequestRejected(Exception):
+    """A valid request refused by a rule (no consent, spam). `extra` goes into the body."""
+
+    reason: str
+    status: int = 422
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FieldInvalid(Exception):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def validation_problems(error: RequestValidationError) -> tuple[bool, list[FieldProblem]]:
+    """(is_malformed_json, problems) from Powertools' validation error."""
+    errors = list(error.errors())
+    malformed = any(item.get("type") == "json_invalid" for item in errors)
+    problems = [
+        FieldProblem(_field_name(item.get("loc", ())), str(item.get("msg", "invalid"))) for item in errors
+    ]
+    return malformed, problems
+
+
+RejectionHook = Callable[[str, list[FieldProblem]], None]
+
+
+def build_resolver(on_invalid: RejectionHook | None = None) -> APIGatewayRestResolver:
+    """A validating REST resolver with the shared error mapping. `on_invalid(reason, problems)`
+    lets the workflow audit requests refused at validation."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def invalid(reason: str, problems: list[FieldProblem]) -> None:
+        if on_invalid is not None:
+            on_invalid(reason, problems)
+
+    @app.exception_handler(RequestValidationError)
+    def _request_invalid(error: RequestValidationError) -> Response:
+        malformed, problems = validation_problems(error)
+        if malformed:
+            invalid("malformed JSON", [])
+            return json_response(
+                400, {"error": "malformed_json", "message": "request body is not valid JSON"}
+            )
+        invalid("invalid fields", problems)
+        return _fields_response(problems)
+
+    @app.exception_handler(FieldInvalid)
+    def _field_invalid(error: FieldInvalid) -> Response:
+        invalid("invalid fields", error.problems)
+        return _fields_response(error.problems)
+
+    @app.exception_handler(RequestRejected)
+    def _rejected(error: RequestRejected) -> Response:
+        return json_response(error.status, {"error": "rejected", "reason": error.reason, **error.extra})
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _id_reused(_: IdempotencyValidationError) -> Response:
+        return json_response(
+            409, {"error": "conflict", "message": "this id was already used for a different message"}
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+        return json_response(
+            409, {"error": "in_progress", "message": "this id is being processed; retry shortly"}
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("request not accepted")
+        return json_response(503, {"error": "unavailable", "message": "not accepted; retry later"})
+
+    return app
+
+
+def _fields_response(problems: list[FieldProblem]) -> Response:
+    return json_response(
+        422,
+        {
+            "error": "validation_failed",
+            "message": "; ".join(f"{p.field}: {p.message}" for p in problems),
+            "fields": [{"field": p.field, "message": p.message} for p in problems],
+        },
+    )

@@ -1,0 +1,59 @@
+"""Running an SQS batch: each record processed once (idempotency) with partial-batch failure
+reporting, then an optional batch-level step (e.g. one ticket upsert for the whole batch) whose
+failures are reported against the records they belong to.
+
+A record that raises is reported in batchItemFailures: SQS makes it visible again, and after
+the queue's maxReceiveCount it moves to the DLQ. Nothing is acknowledged that did not complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from cxone_relay.idempotency import Idempotency
+from cxone_relay.transport import TimeBudget
+
+RecordStep = Callable[[dict[str, Any], TimeBudget], dict[str, Any]]
+BatchStep = Callable[[dict[str, dict[str, Any]], TimeBudget], set[str]]
+
+
+class SqsConsumer:
+    def __init__(
+        self,
+        process: RecordStep,
+        idempotency: Idempotency,
+        finalise: BatchStep | None = None,
+        reserve_seconds: float = 3.0,
+    ) -> None:
+        self._process = process
+        self._idempotency = idempotency
+        self._finalise = finalise
+        self._reserve = reserve_seconds
+        self._budget = TimeBudget.fixed(60)
+        self._process_once = idempotency(self._run_process)
+
+    def _run_process(self, message: dict[str, Any]) -> dict[str, Any]:
+        return self._process(message, self._budget)
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self._budget = TimeBudget.from_context(context, reserve_seconds=self._reserve)
+        self._idempotency.register(context)
+        results: dict[str, dict[str, Any]] = {}
+
+        def handle_record(record: SQSRecord) -> None:
+            results[record.message_id] = self._process_once(message=record.json_body)
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        with processor(event.get("Records", []), handle_record, lambda_context=context):
+            processor.process()
+        response: dict[str, Any] = dict(processor.response())
+        failures = list(response.get("batchItemFailures", []))
+        if self._finalise is not None and results:
+            failed = self._finalise(results, self._budget)
+            failures.extend({"itemIdentifier": message_id} for message_id in sorted(failed))
+        response["batchItemFailures"] = failures
+        return response

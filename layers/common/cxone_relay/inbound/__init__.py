@@ -1,0 +1,1 @@
+"""Inbound SMS: intake rules (keywords, consent, moderation), routing and processing."""

@@ -1,0 +1,24 @@
+"""Putting work on SQS. Bodies are JSON; the correlation id travels as a message attribute so
+the consumer's logs join the API request's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class QueuePublisher:
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self.queue_url = queue_url
+
+    def publish(self, body: dict[str, Any], correlation_id: str | None = None) -> str:
+        attributes = (
+            {"correlation_id": {"DataType": "String", "StringValue": correlation_id}}
+            if correlation_id
+            else {}
+        )
+        response = self._sqs.send_message(
+            QueueUrl=self.queue_url, MessageBody=json.dumps(body, default=str), MessageAttributes=attributes
+        )
+        return str(response["MessageId"])

@@ -1,0 +1,318 @@
+"""Inbound SMS through its handlers: sms-ingest (API) and inbound-sms (SQS consumer), on moto built
+from template.yaml and the CXone and ticketing simulators."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.inbound_harness import InboundHarness, sms
+
+
+@pytest.fixture
+def inbound(stack, cxone_sim, ticketing_sim, monkeypatch) -> InboundHarness:
+    return InboundHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
+
+
+# The way in --------------------------------------------------------------------------------
+
+
+def test_accepted_message_reaches_cxone_a_ticket_and_the_audit(inbound):
+    status, body = inbound.post(sms("msg-1", "Hi, my invoice shows a wrong amount"))
+    assert (status, body) == (202, {"status": "queued", "id": "msg-1"})
+    assert inbound.depth("InboundSmsQueue") == 1
+
+    result = inbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    [stored] = inbound.stored_in_cxone()
+    assert stored["idOnExternalPlatform"] == "msg-1"
+    assert stored["direction"] == "inbound"
+    assert stored["thread"]["idOnExternalPlatform"] == "+14155552671"
+    assert stored["routingQueueId"] == "billing-en"
+    [ticket] = inbound.ticketing.tickets()
+    assert ticket["external_id"] == "msg-1"
+    assert (ticket["category"], ticket["language"], ticket["queue"], ticket["channel"]) == (
+        "billing",
+        "en",
+        "billing-en",
+        "sms",
+    )
+    assert ticket["keywords"] == ["invoice"]
+    assert inbound.audit_actions("msg-1") == [
+        ("queued", "accepted"),
+        ("received", "ok"),
+        ("routed", "ok"),
+        ("cxone_stored", "ok"),
+        ("ticket_upserted", "ok"),
+    ]
+    assert "4155552671" not in json.dumps(inbound.audit(), default=str)
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+def test_numbers_are_normalised_to_e164(inbound):
+    status, _ = inbound.post(sms("msg-n", **{"from": "(415) 555-2671", "to": "415.555.0100"}))
+    assert status == 202
+    [queued] = inbound.queued_bodies("InboundSmsQueue")
+    assert (queued["sender"], queued["recipient"]) == ("+14155552671", "+14155550100")
+
+
+def test_opt_in_may_be_spelled_camel_case(inbound):
+    payload = sms("msg-c")
+    del payload["opt_in"]
+    payload["optIn"] = True
+    assert inbound.post(payload)[0] == 202
+
+
+def test_malformed_json_is_400_and_audited(inbound):
+    status, body = inbound.post('{"id": "msg-1", "body": ')
+    assert status == 400
+    assert body["error"] == "malformed_json"
+    [record] = inbound.audit()
+    assert (record["action"], record["reason"]) == ("rejected", "malformed JSON")
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"from": "not-a-number"}, "from"),
+        ({"from": "+1 099 555 2671"}, "from"),
+        ({"to": "12"}, "to"),
+        ({"body": ""}, "body"),
+        ({"body": "x" * 1601}, "body"),
+        ({"id": "has spaces"}, "id"),
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"opt_in": "perhaps"}, "opt_in"),
+        ({"opt_in": None}, "opt_in"),
+    ],
+)
+def test_invalid_field_is_422_naming_it_and_audited(inbound, change, field):
+    payload = {key: value for key, value in (sms("msg-bad") | change).items() if value is not None}
+    status, body = inbound.post(payload)
+
+    assert status == 422
+    assert body["error"] == "validation_failed"
+    assert field in [problem["field"] for problem in body["fields"]]
+    [record] = inbound.audit()
+    assert record["action"] == "rejected" and record["reason"] == "invalid fields"
+    assert record["subject"] == ("msg-bad" if field != "id" else record["subject"])
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+def test_missing_consent_is_422_with_reason_and_audit(inbound):
+    status, body = inbound.post(sms("msg-nc", "What time do you open?", opt_in=False))
+
+    assert (status, body) == (422, {"error": "rejected", "reason": "no consent"})
+    [record] = inbound.audit("msg-nc")
+    assert (record["action"], record["reason"], record["phone_masked"]) == (
+        "rejected",
+        "no consent",
+        "***2671",
+    )
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("You are our FREE LOTTERY winner", "free lottery"),
+        ("Winner Notification: reply now", "winner notification"),
+        ("ACT NOW to keep your account", "act now"),
+        ("Click here to claim: http://x.example", "click here to claim"),
+        ("Frée lottéry inside", "free lottery"),
+    ],
+)
+def test_spam_is_422_with_the_rule_and_audited(inbound, text, rule):
+    status, body = inbound.post(sms("msg-spam", text))
+
+    assert (status, body) == (422, {"error": "rejected", "reason": "spam", "rule": rule})
+    [record] = inbound.audit("msg-spam")
+    assert (record["reason"], record["details"]["rule"]) == ("spam", rule)
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+@pytest.mark.parametrize(("text", "keyword"), [("STOP", "opt_out"), ("help", "help"), ("Start", "opt_in")])
+def test_keywords_are_accepted_before_consent_and_spam_rules(inbound, text, keyword):
+    status, body = inbound.post(sms("msg-k", text, opt_in=False))
+    assert (status, body) == (202, {"status": "queued", "id": "msg-k", "keyword": keyword})
+    # "STOP act now" would be spam; the keyword wins.
+    assert inbound.post(sms("msg-k2", "STOP act now", opt_in=False))[0] == 202
+
+
+def test_a_repeated_id_is_queued_once_and_answered_alike(inbound):
+    first = inbound.post(sms("msg-dup"))
+    second = inbound.post(sms("msg-dup"))
+
+    assert first == second == (202, {"status": "queued", "id": "msg-dup"})
+    assert inbound.depth("InboundSmsQueue") == 1
+    assert [r["action"] for r in inbound.audit("msg-dup")] == ["queued"]
+
+
+def test_a_reused_id_with_different_text_is_409(inbound):
+    inbound.post(sms("msg-dup", "first text about my invoice"))
+    status, body = inbound.post(sms("msg-dup", "a different text"))
+    assert (status, body["error"]) == (409, "conflict")
+    assert inbound.depth("InboundSmsQueue") == 1
+
+
+def test_a_redelivered_message_is_processed_once(inbound):
+    inbound.post(sms("msg-once"))
+    [queued] = inbound.queued_bodies("InboundSmsQueue")
+    inbound.redeliver_copy(queued)  # SQS at-least-once: the same message twice
+
+    results = inbound.drain()
+
+    assert sum(r.succeeded for r in results) == 2
+    assert len(inbound.stored_in_cxone()) == 1
+    assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
+    assert len(inbound.ticketing.tickets()) == 1
+    assert [a for a, _ in inbound.audit_actions("msg-once")].count("cxone_stored") == 1
+
+
+# Keywords ----------------------------------------------------------------------------------
+
+
+def test_stop_updates_consent_queues_the_opt_out_and_replies_once(inbound):
+    inbound.post(sms("msg-stop", "STOP please", opt_in=False))
+    [queued] = inbound.queued_bodies("InboundSmsQueue")
+    inbound.redeliver_copy(queued)
+    inbound.drain()
+
+    [opt_out] = inbound.queued_bodies("OptOutQueue")
+    assert (opt_out["phone"], opt_out["source"], opt_out["reference"]) == ("+14155552671", "sms", "msg-stop")
+    [reply] = inbound.replies()
+    assert reply["recipients"][0]["idOnExternalPlatform"] == "+14155552671"
+    assert "unsubscribed" in reply["messageContent"]["payload"]["text"]
+    reply_requests = inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/outbound")
+    assert {r["headers"]["idempotency-key"] for r in reply_requests} == {"msg-stop:reply:opt_out"}
+    assert inbound.consumer.processor._ledger.status("+14155552671") == "opted_out"
+    assert inbound.stored_in_cxone() == [] and inbound.ticketing.tickets() == []
+    actions = inbound.audit_actions("msg-stop")
+    assert ("consent_updated", "opted_out") in actions and ("reply_sent", "ok") in actions
+
+
+def test_start_opts_back_in_and_a_late_stop_does_not_undo_it(inbound):
+    inbound.post(sms("msg-start", "START", timestamp="2026-11-24T12:05:00Z"))
+    inbound.post(sms("msg-old-stop", "STOP", timestamp="2026-11-24T12:00:00Z"))
+    inbound.drain()
+
+    ledger = inbound.consumer.processor._ledger
+    assert ledger.status("+14155552671") == "opted_in"
+    assert [entry["status"] for entry in ledger.history("+14155552671")] == ["opted_out", "opted_in"]
+    assert len(inbound.replies()) == 2
+
+
+def test_help_sends_the_configured_help_text(inbound):
+    inbound.post(sms("msg-help", "HELP"))
+    inbound.drain()
+    [reply] = inbound.replies()
+    assert reply["messageContent"]["payload"]["text"] == inbound.stack.template.parameter("HelpText")
+    assert inbound.depth("OptOutQueue") == 0
+
+
+# Routing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "language", "queue"),
+    [
+        ("Hi, there is a charge on my card I do not recognise", "billing", "en", "billing-en"),
+        ("Hello, the app shows an error every time I try to sign in", "technical", "en", "technical-en"),
+        ("Hello, what are your opening hours on Sunday?", "general", "en", "general-en"),
+        ("Hola, necesito ayuda con la factura del mes pasado", "general", "es", "spanish"),
+        ("Bonjour, je n'arrive pas à me connecter à mon compte", "general", "fr", "french"),
+        ("Olá, preciso de ajuda com a minha conta, obrigado", "general", "pt", "portuguese"),
+        ("Hallo, ich habe eine Frage zu meinem Vertrag", "general", "de", "german"),
+        ("Hola, me sale un error al cambiar la contraseña desde ayer", "technical", "es", "spanish"),
+    ],
+)
+def test_routing_by_keyword_and_language(inbound, text, category, language, queue):
+    inbound.post(sms("msg-route", text))
+    inbound.drain()
+
+    [stored] = inbound.stored_in_cxone()
+    assert stored["routingQueueId"] == queue
+    [ticket] = inbound.ticketing.tickets()
+    assert (ticket["category"], ticket["language"], ticket["queue"]) == (category, language, queue)
+
+
+# Batches and failures ----------------------------------------------------------------------
+
+
+def test_25_messages_in_one_batch_make_one_ticketing_call_of_25(inbound):
+    for n in range(25):
+        assert inbound.post(sms(f"msg-{n:02d}", f"Question {n} about my invoice"))[0] == 202
+
+    result = inbound.deliver()
+
+    assert result.received == 25 and result.succeeded == 25
+    [call] = inbound.ticket_calls()
+    assert len(call["body"]) == 25
+    assert len(inbound.stored_in_cxone()) == 25
+
+
+def test_a_cxone_429_fails_only_the_affected_records_and_a_later_delivery_succeeds(inbound):
+    for n in range(5):
+        inbound.post(sms(f"msg-{n}", f"Question {n} about my invoice"))
+    # Only msg-3's store is throttled, on every attempt of this delivery (Retry-After 0: no waiting).
+    inbound.cxone.add_fault(
+        status=429, retry_after=0, body_contains='"msg-3"', path_prefix="/dfo/3.0/channels"
+    )
+
+    first = inbound.deliver()
+
+    assert (first.succeeded, first.failed) == (4, 1)
+    assert sorted(m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()) == [
+        "msg-0",
+        "msg-1",
+        "msg-2",
+        "msg-4",
+    ]
+    assert [len(call["body"]) for call in inbound.ticket_calls()] == [4]
+    assert ("cxone_failed", "retry") in inbound.audit_actions("msg-3")
+
+    inbound.cxone.clear_faults()
+    second = inbound.deliver()
+
+    assert (second.received, second.succeeded, second.failed) == (1, 1, 0)
+    assert len(inbound.stored_in_cxone()) == 5
+    assert len(inbound.ticketing.tickets()) == 5
+    assert inbound.depth("InboundSmsQueue") == 0
+
+
+def test_a_cxone_400_ends_in_the_dlq_with_an_audit_record(inbound):
+    inbound.post(sms("msg-bad", "Please look at my invoice"))
+    inbound.post(sms("msg-good", "Please look at my payment"))
+    inbound.cxone.add_fault(status=400, body_contains='"msg-bad"', path_prefix="/dfo/3.0/channels")
+
+    results = inbound.drain(max_rounds=10)
+
+    max_receive = inbound.stack.template.resources["InboundSmsQueue"]["Properties"]["RedrivePolicy"][
+        "maxReceiveCount"
+    ]
+    assert sum(r.failed for r in results) == max_receive  # one attempt per receive, then redrive
+    assert inbound.depth("InboundSmsQueue") == 0
+    assert inbound.depth("InboundSmsDLQ") == 1
+    [dead] = inbound.queued_bodies("InboundSmsDLQ")
+    assert dead["id"] == "msg-bad"
+    failures = [a for a in inbound.audit_actions("msg-bad") if a[0] == "cxone_failed"]
+    assert failures == [("cxone_failed", "permanent_failure")] * max_receive
+    assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
+
+
+def test_a_ticketing_outage_fails_only_ticketed_records_and_cxone_is_not_called_again(inbound):
+    inbound.post(sms("msg-a", "invoice question"))
+    inbound.post(sms("msg-b", "HELP"))
+    inbound.ticketing.add_fault(status=503, retry_after=0, path_prefix="/api/v1/tickets")
+
+    first = inbound.deliver()
+
+    assert (first.succeeded, first.failed) == (1, 1)  # the HELP has no ticket and completes
+    assert ("ticketing_failed", "retry") in inbound.audit_actions("msg-a")
+    inbound.ticketing.clear_faults()
+    inbound.deliver()
+
+    assert [t["external_id"] for t in inbound.ticketing.tickets()] == ["msg-a"]
+    assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
