@@ -53,7 +53,7 @@ invoke: setup
 	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
 
 openapi: setup
-	$(BIN)/python -m local.openapi > openapi.json
+	$(BIN)/python -m local.openapi > functions/openapi.json
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .ruff_cache .mypy_cache

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -17,9 +14,11 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from local.handlers import load_handler_module
 from local.provision import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["load_handler_module"]
 
 SIM_CREDENTIALS = {
     "client_id": "relay-client",
@@ -118,18 +117,6 @@ def captured_logs() -> Iterator[io.StringIO]:
     yield stream
     logger.setLevel(previous_level)
     logger._logger.removeHandler(handler)
-
-
-def load_handler_module(function_dir: str) -> ModuleType:
-    """Import functions/<dir>/app.py fresh, as a new container would (module state reset)."""
-    name = f"handler_{function_dir}"
-    sys.modules.pop(name, None)
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / function_dir / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def sqs_messages(queue_url: str, max_messages: int = 10) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cxone_relay.api import FieldProblem, build_resolver
+from cxone_relay.api import FieldProblem, build_resolver, error_responses
 from cxone_relay.audit import AuditWriter
 from cxone_relay.idempotency import Idempotency
 from cxone_relay.inbound.config import IngestSettings
@@ -73,9 +73,14 @@ app = build_resolver(on_invalid=_audit_invalid)
             "description": "Queued (also for a repeated id)",
             "content": {"application/json": {"model": AcceptedResponse}},
         },
-        400: {"description": "Body is not valid JSON"},
-        409: {"description": "Id reused for a different message"},
-        422: {"description": "A field is invalid, or the message was refused (no consent, spam)"},
+        **error_responses(
+            {
+                400: "Body is not valid JSON",
+                409: "Id reused for a different message, or still being processed",
+                422: "A field is invalid (`fields` names it), or the message was refused (`reason`)",
+                503: "Not accepted; retry later",
+            }
+        ),
     },
 )
 def receive_inbound_sms(message: Annotated[InboundSmsRequest, Body()]) -> Response[dict[str, Any]]:

@@ -17,8 +17,32 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from pydantic import BaseModel
 
 from cxone_relay.observability import logger
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every non-2xx body: `error` is a stable code; the rest depends on it."""
+
+    error: str
+    message: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    fields: list[FieldError] | None = None
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting ErrorResponse for each error status."""
+    return {
+        status: {"description": text, "content": {"application/json": {"model": ErrorResponse}}}
+        for status, text in descriptions.items()
+    }
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -218,4 +219,4 @@ class RetryingHttp:
 
 def _path_of(url: str) -> str:
     """The path only: query strings can carry phone numbers."""
-    return requests.utils.urlparse(url).path
+    return urlsplit(url).path

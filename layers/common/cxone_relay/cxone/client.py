@@ -212,7 +212,7 @@ def credentials_from_secrets(default_secret_arn: str) -> CredentialsLoader:
 
     def load(environment: CxoneEnvironment) -> Credentials:
         arn = environment.credentials_secret_arn or default_secret_arn
-        required = ("client_id", "client_secret")
+        required: tuple[str, ...] = ("client_id", "client_secret")
         if environment.grant_type == "password":
             required += ("access_key_id", "access_key_secret")
         secret = secret_json(arn, required=required)

@@ -130,7 +130,7 @@ class TokenFetcher:
 
     def fetch(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
         credentials = self._credentials(environment)
-        form = {"grant_type": environment.grant_type}
+        form: dict[str, str] = {"grant_type": environment.grant_type}
         if environment.grant_type == "password":
             if not (credentials.access_key_id and credentials.access_key_secret):
                 raise AuthenticationError("cxone-auth", "password grant needs access_key_id and secret")

@@ -1,0 +1,55 @@
+"""The published contracts stay current: the OpenAPI document and the sample events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from cxone_relay.inbound.models import InboundSmsRequest, QueuedInboundSms
+from local.openapi import DOCUMENT_PATH, render
+from local.template import ROOT, load_template
+
+EVENTS = ROOT / "events"
+MANIFEST = json.loads((EVENTS / "manifest.json").read_text())
+
+
+def test_openapi_document_is_current_and_valid():
+    generated = render()
+    assert DOCUMENT_PATH.read_text() == generated, "functions/openapi.json is stale: run `make openapi`"
+    document = json.loads(generated)
+    validate(document)
+    routes = {(route.path, route.method.lower()) for route in load_template().api_routes()}
+    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert documented == routes
+    assert document["security"] == [{"apiKey": []}]
+
+
+def test_every_event_file_is_in_the_manifest_and_names_a_template_function():
+    files = {path.name for path in EVENTS.glob("*.json")} - {"manifest.json"}
+    assert files == set(MANIFEST)
+    functions = set(load_template().function_ids())
+    assert {entry["function"] for entry in MANIFEST.values()} <= functions
+
+
+def _events_for(function_id: str) -> list[Path]:
+    return [EVENTS / name for name, entry in MANIFEST.items() if entry["function"] == function_id]
+
+
+@pytest.mark.parametrize("path", _events_for("SmsIngestFunction"), ids=lambda p: p.name)
+def test_api_events_carry_a_valid_request(path):
+    event = json.loads(path.read_text())
+    route = next(r for r in load_template().api_routes() if r.function_id == "SmsIngestFunction")
+    assert (event["path"], event["httpMethod"]) == (route.path, route.method)
+    InboundSmsRequest.model_validate_json(event["body"])
+
+
+@pytest.mark.parametrize("path", _events_for("InboundSmsFunction"), ids=lambda p: p.name)
+def test_sqs_events_carry_queued_messages(path):
+    event = json.loads(path.read_text())
+    assert event["Records"]
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        QueuedInboundSms.model_validate_json(record["body"])
