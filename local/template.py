@@ -80,51 +80,44 @@ class Template:
         }
         return merged
 
+    def events(self, *event_types: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(function id, event name, event properties) for every event of the given types."""
+        found = []
+        for function_id in self.function_ids():
+            for name, event in self.resources[function_id].get("Properties", {}).get("Events", {}).items():
+                if event.get("Type") in event_types:
+                    found.append((function_id, name, event.get("Properties", {})))
+        return found
+
     def api_routes(self) -> list[ApiRoute]:
         routes = []
-        for function_id in self.function_ids():
-            for event in self.resources[function_id].get("Properties", {}).get("Events", {}).values():
-                if event.get("Type") != "Api":
-                    continue
-                props = event["Properties"]
-                api_id = _ref_target(props.get("RestApiId"))
-                api_auth = (
-                    self.resources.get(api_id, {}).get("Properties", {}).get("Auth", {}) if api_id else {}
-                )
-                required = props.get("Auth", {}).get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
-                routes.append(ApiRoute(function_id, props["Path"], props["Method"].upper(), bool(required)))
+        for function_id, _, props in self.events("Api"):
+            api_id = _ref_target(props.get("RestApiId"))
+            api_auth = self.resources.get(api_id, {}).get("Properties", {}).get("Auth", {}) if api_id else {}
+            required = props.get("Auth", {}).get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
+            routes.append(ApiRoute(function_id, props["Path"], props["Method"].upper(), bool(required)))
         return routes
 
     def queue_sources(self) -> list[QueueSource]:
-        sources = []
-        for function_id in self.function_ids():
-            for event in self.resources[function_id].get("Properties", {}).get("Events", {}).values():
-                if event.get("Type") != "SQS":
-                    continue
-                props = event["Properties"]
-                sources.append(
-                    QueueSource(
-                        function_id=function_id,
-                        queue_id=_attr_target(props["Queue"]),
-                        batch_size=int(props.get("BatchSize", 10)),
-                        batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in props.get("FunctionResponseTypes", []),
-                    )
-                )
-        return sources
+        return [
+            QueueSource(
+                function_id=function_id,
+                queue_id=_attr_target(props["Queue"]),
+                batch_size=int(props.get("BatchSize", 10)),
+                batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in props.get("FunctionResponseTypes", []),
+            )
+            for function_id, _, props in self.events("SQS")
+        ]
 
     def schedule_sources(self) -> list[ScheduleSource]:
-        sources = []
-        for function_id in self.function_ids():
-            events = self.resources[function_id].get("Properties", {}).get("Events", {})
-            for name, event in events.items():
-                if event.get("Type") in {"Schedule", "ScheduleV2"}:
-                    expression = event["Properties"].get("ScheduleExpression") or event["Properties"].get(
-                        "Schedule", ""
-                    )
-                    sources.append(ScheduleSource(function_id, name, str(expression)))
-        return sources
+        return [
+            ScheduleSource(
+                function_id, name, str(props.get("ScheduleExpression") or props.get("Schedule", ""))
+            )
+            for function_id, name, props in self.events("Schedule", "ScheduleV2")
+        ]
 
 
 def _ref_target(value: Any) -> str | None:

@@ -166,16 +166,9 @@ class CxoneClient:
         budget: TimeBudget,
         channel_id: str | None = None,
     ) -> dict[str, Any]:
-        response = self.call(
-            "POST",
-            "dfo",
-            endpoints.path(endpoints.DFO_STORE_MESSAGE, channel_id=self._channel(channel_id)),
-            budget,
-            json=message,
-            idempotency_key=idempotency_key,
-            operation="store-inbound-message",
+        return self._post_to_channel(
+            endpoints.DFO_STORE_MESSAGE, message, idempotency_key, budget, channel_id, "store-inbound-message"
         )
-        return _json_or_empty(response)
 
     def send_outbound(
         self,
@@ -185,14 +178,27 @@ class CxoneClient:
         budget: TimeBudget,
         channel_id: str | None = None,
     ) -> dict[str, Any]:
+        return self._post_to_channel(
+            endpoints.DFO_SEND_OUTBOUND, message, idempotency_key, budget, channel_id, "send-outbound"
+        )
+
+    def _post_to_channel(
+        self,
+        template: str,
+        message: dict[str, Any],
+        idempotency_key: str,
+        budget: TimeBudget,
+        channel_id: str | None,
+        operation: str,
+    ) -> dict[str, Any]:
         response = self.call(
             "POST",
             "dfo",
-            endpoints.path(endpoints.DFO_SEND_OUTBOUND, channel_id=self._channel(channel_id)),
+            endpoints.path(template, channel_id=self._channel(channel_id)),
             budget,
             json=message,
             idempotency_key=idempotency_key,
-            operation="send-outbound",
+            operation=operation,
         )
         return _json_or_empty(response)
 
