@@ -203,6 +203,9 @@ class Resolver:
         if key == "Fn::Select":
             index, items = arg
             return self.resolve(items)[int(self.resolve(index))]
+        if key == "Fn::FindInMap":
+            mapping, top, second = (self.resolve(item) for item in arg)
+            return self.template.body["Mappings"][mapping][str(top)][str(second)]
         if key == "Fn::If":
             condition, when_true, when_false = arg
             return self.resolve(when_true if self.condition(condition) else when_false)

@@ -32,6 +32,7 @@ def test_every_event_file_is_in_the_manifest_and_names_a_template_function():
     assert files == set(MANIFEST)
     functions = set(load_template().function_ids())
     assert {entry["function"] for entry in MANIFEST.values()} <= functions
+    assert all(isinstance(entry.get("expect"), dict) and entry["expect"] for entry in MANIFEST.values())
 
 
 def _events_for(function_id: str) -> list[Path]:

@@ -1,0 +1,236 @@
+"""`make demo`: the whole bundle end to end on the local stack, on its embedded defaults.
+
+Starts the stack, sends a scenario through every workflow that exists (today inbound SMS) with
+injected CXone faults, waits for the queues to drain, prints what happened, and exits non-zero if
+any accepted request is unaccounted for: each must have reached CXone, a DLQ, or an audit record
+that says why not.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from boto3.dynamodb.types import TypeDeserializer
+
+from local.stack import LocalStack
+
+SENDER = "+14155552671"
+OUR_NUMBER = "+14155550100"
+_deserializer = TypeDeserializer()
+
+
+@dataclass
+class Sent:
+    label: str
+    payload: dict[str, Any] | str
+    status: int = 0
+    answer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message_id(self) -> str | None:
+        return self.payload.get("id") if isinstance(self.payload, dict) else None
+
+
+def sms(
+    message_id: str, body: str, *, opt_in: bool = True, sender: str = SENDER, minute: int = 0
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "from": sender,
+        "to": OUR_NUMBER,
+        "body": body,
+        "opt_in": opt_in,
+        "timestamp": f"2026-11-24T12:{minute:02d}:00Z",
+    }
+
+
+def inbound_scenario(run: str) -> list[Sent]:
+    def mid(name: str) -> str:
+        return f"demo-{run}-{name}"
+
+    return [
+        Sent("billing (en)", sms(mid("billing"), "Hi, I was charged twice on my last invoice")),
+        Sent("technical (en)", sms(mid("technical"), "The app shows an error when I try to login")),
+        Sent("general (en)", sms(mid("general"), "Hello, what are your opening hours on Sunday?")),
+        Sent("Spanish", sms(mid("es"), "Hola, necesito ayuda con la factura del mes pasado")),
+        Sent("French", sms(mid("fr"), "Bonjour, je n'arrive pas à me connecter à mon compte")),
+        Sent("Portuguese", sms(mid("pt"), "Olá, preciso de ajuda com o pagamento da minha conta")),
+        Sent("German", sms(mid("de"), "Hallo, ich habe eine Frage zu meinem Vertrag")),
+        Sent(
+            "national-format sender",
+            sms(mid("national"), "My payment did not go through", sender="(415) 555-2672"),
+        ),
+        Sent(
+            "duplicate id (repeat of billing)",
+            sms(mid("billing"), "Hi, I was charged twice on my last invoice"),
+        ),
+        Sent(
+            "STOP (no consent needed)", sms(mid("stop"), "STOP please", opt_in=False, sender="+14155552673")
+        ),
+        Sent("START", sms(mid("start"), "START", sender="+14155552674", minute=5)),
+        Sent("HELP", sms(mid("help"), "HELP", opt_in=False, sender="+14155552675")),
+        Sent("CXone refuses it (400)", sms(mid("poison"), "Please check my refund status")),
+        Sent("spam", sms(mid("spam"), "Winner notification: you won a FREE LOTTERY, act now!")),
+        Sent("no consent", sms(mid("no-consent"), "Can someone call me back?", opt_in=False)),
+        Sent("invalid number", sms(mid("bad-number"), "Hello there", sender="+1 099 555 0000")),
+        Sent("malformed JSON", '{"id": "demo-broken", "body": '),
+    ]
+
+
+class Demo:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.run = time.strftime("%H%M%S")
+        self.api = requests.Session()
+        self.api.headers.update({"x-api-key": stack.api_key, "content-type": "application/json"})
+
+    # Driving -----------------------------------------------------------------------------------
+
+    def send_inbound(self) -> list[Sent]:
+        scenario = inbound_scenario(self.run)
+        poison = next(s for s in scenario if s.label.startswith("CXone refuses"))
+        cxone = self.stack.cxone
+        # A permanent refusal for one message, and 30% throttling (with and without Retry-After)
+        # on every other CXone write while the batch is processed.
+        cxone.add_fault(status=400, body_contains=f'"{poison.message_id}"', path_prefix="/dfo/3.0/channels")
+        cxone.add_fault(
+            status=429, rate=0.3, retry_after=1, path_prefix="/dfo/3.0/channels", seed=11, count=4
+        )
+        cxone.add_fault(
+            status=429, rate=0.3, retry_after=None, path_prefix="/dfo/3.0/channels", seed=12, count=4
+        )
+        cxone.add_fault(status=503, rate=0.2, path_prefix="/dfo/3.0/channels", seed=13, count=2)
+        for sent in scenario:
+            body = sent.payload if isinstance(sent.payload, str) else json.dumps(sent.payload)
+            response = self.api.post(f"{self.stack.front_url}/sms/inbound", data=body, timeout=30)
+            sent.status = response.status_code
+            sent.answer = response.json() if response.content else {}
+        return scenario
+
+    # Reading back ------------------------------------------------------------------------------
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        dynamodb = self.stack.boto3_session_client("dynamodb")
+        table = self.stack.provisioned.tables["AuditTable"]
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": table}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            items.extend({k: _deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def dead_letters(self, dlq_id: str) -> list[dict[str, Any]]:
+        sqs = self.stack.boto3_session_client("sqs")
+        url = self.stack.provisioned.queues[dlq_id]
+        bodies: dict[str, dict[str, Any]] = {}
+        for _ in range(5):
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+                "Messages", []
+            ):
+                bodies[message["MessageId"]] = json.loads(message["Body"])
+        return list(bodies.values())
+
+    def queue_depth(self, queue_id: str) -> int:
+        sqs = self.stack.boto3_session_client("sqs")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=self.stack.provisioned.queues[queue_id],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+
+def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list[str]]:
+    """Lines to print, and the accepted ids that are unaccounted for."""
+    accepted_ids = sorted({s.message_id for s in scenario if s.status == 202 and s.message_id})
+    duplicates = sum(1 for s in scenario if s.status == 202) - len(accepted_ids)
+    rejected = Counter(
+        (s.answer.get("reason") or s.answer.get("error") or str(s.status))
+        for s in scenario
+        if s.status != 202
+    )
+    keyword_ids = {s.message_id for s in scenario if s.status == 202 and s.answer.get("keyword")}
+    state = demo.stack.cxone.state()
+    stored = {m["idOnExternalPlatform"]: m for m in state["messages"].get("sms-channel", [])}
+    replies = state["outbound"]
+    tickets = {t["external_id"]: t for t in demo.stack.ticketing.tickets()}
+    ticket_calls = [
+        r for r in demo.stack.ticketing.requests(path_prefix="/api/v1/tickets") if r["status"] == 200
+    ]
+    dead = {body["id"] for body in demo.dead_letters("InboundSmsDLQ")}
+    audit = [r for r in demo.audit_records() if r.get("workflow") == "inbound-sms"]
+    audit_by_subject: dict[str, list[dict[str, Any]]] = {}
+    for record in audit:
+        audit_by_subject.setdefault(record["subject"], []).append(record)
+    keyword_actions = Counter(
+        r["details"]["keyword"] for r in audit if r["action"] == "reply_sent" and r.get("details")
+    )
+    faults = Counter(
+        r["status"] for r in demo.stack.cxone.requests(path_prefix="/dfo/3.0/channels") if r["status"] >= 400
+    )
+    routed = Counter(f"{t['category']}/{t['language']}→{t['queue']}" for t in tickets.values())
+
+    unaccounted = []
+    for message_id in accepted_ids:
+        actions = {(r["action"], r["outcome"]) for r in audit_by_subject.get(message_id, [])}
+        in_cxone = message_id in stored or (message_id in keyword_ids and ("reply_sent", "ok") in actions)
+        explained = any(outcome == "permanent_failure" for _, outcome in actions)
+        if not (in_cxone or message_id in dead or explained):
+            unaccounted.append(message_id)
+
+    dead_ids = ", ".join(sorted(dead)) or "none"
+    opt_outs_waiting = demo.queue_depth("OptOutQueue")
+    lines = [
+        "Inbound SMS",
+        f"  requests sent          {len(scenario)}",
+        f"  accepted (202)         {len(accepted_ids)} ids, of which {len(keyword_ids)} keywords"
+        f" (+{duplicates} duplicate answered 202, queued once)",
+        "  rejected               " + ", ".join(f"{reason} {n}" for reason, n in sorted(rejected.items())),
+        f"  stored in CXone        {len(stored)}",
+        "  routed                 " + ", ".join(f"{k} {n}" for k, n in sorted(routed.items())),
+        f"  tickets upserted       {len(tickets)} in {len(ticket_calls)} batch call(s)",
+        "  keyword actions        "
+        + ", ".join(f"{k} {n}" for k, n in sorted(keyword_actions.items()))
+        + f"; replies sent {len(replies)}; opt-outs waiting for DNC sync {opt_outs_waiting}",
+        "  CXone faults injected  " + ", ".join(f"HTTP {k} x{n}" for k, n in sorted(faults.items())),
+        f"  in DLQ                 {len(dead)} ({dead_ids})",
+        f"  audit records          {len(audit)}",
+        f"  accounted for          {len(accepted_ids) - len(unaccounted)}/{len(accepted_ids)} accepted",
+    ]
+    return lines, unaccounted
+
+
+def main() -> int:
+    started = time.monotonic()
+    stack = LocalStack(port=0, retry_delay_seconds=1)
+    stack.start()
+    try:
+        startup = time.monotonic() - started
+        demo = Demo(stack)
+        scenario = demo.send_inbound()
+        drained = stack.wait_until_drained(timeout=90)
+        lines, unaccounted = summarise_inbound(demo, scenario)
+        print(f"\ncxone-relay demo: local stack up in {startup:.1f}s; queues drained: {drained}\n")
+        print("\n".join(lines))
+        elapsed = time.monotonic() - started
+        if unaccounted or not drained:
+            missing = ", ".join(unaccounted) or "queues did not drain"
+            print(f"\nFAILED after {elapsed:.1f}s: unaccounted for: {missing}")
+            return 1
+        print(f"\nOK: every accepted request is accounted for ({elapsed:.1f}s)")
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

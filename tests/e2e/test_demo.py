@@ -1,0 +1,33 @@
+"""`make demo` runs the whole bundle on its embedded defaults and accounts for every accepted
+request; CI runs it here so the README's first command cannot silently break."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from local.template import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
+
+
+def test_demo_accounts_for_every_accepted_request() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "local.demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    output = completed.stdout
+    accounted = re.search(r"accounted for\s+(\d+)/(\d+) accepted", output)
+    assert accounted and accounted.group(1) == accounted.group(2) and int(accounted.group(2)) >= 10
+    assert re.search(r"in DLQ\s+1 \(", output)  # the message CXone refuses ends in the DLQ
+    assert re.search(r"keyword actions\s+help 1, opt_in 1, opt_out 1", output)
+    assert "queues drained: True" in output
