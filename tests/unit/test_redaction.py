@@ -56,6 +56,8 @@ def test_exception_text_is_redacted(captured_logs):
         ("415-555-2671", "***2671"),
         ("4155552671", "***2671"),
         ("call 14155552671 now", "call ***2671 now"),
+        ("phone:14155552671", "phone:***2671"),
+        ("uk:447911123456:mobile", "uk:***3456:mobile"),  # 12 digits between colons, but no ARN
     ],
 )
 def test_number_formats_are_masked(text, expected):
@@ -64,7 +66,14 @@ def test_number_formats_are_masked(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["2026-11-24T13:35:00.123Z", "order 12345", "v27.0", "batch of 25 records", "id 9f1c-44"],
+    [
+        "2026-11-24T13:35:00.123Z",
+        "order 12345",
+        "v27.0",
+        "batch of 25 records",
+        "id 9f1c-44",
+        "arn:aws:lambda:us-east-1:123456789012:function:cxone-relay-dev-sms-ingest",
+    ],
 )
 def test_ordinary_text_is_left_alone(text):
     assert redact_text(text) == text

@@ -21,6 +21,7 @@ _INTERNATIONAL = re.compile(r"\+\d(?:[\s().-]?\d){6,14}")
 _NATIONAL = re.compile(r"(?<!\w)\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\w)")
 # Bare digit runs long enough to be a subscriber number (CXone DNC records are digits only).
 _BARE_DIGITS = re.compile(r"(?<![\w.])\d{10,15}(?![\w.])")
+_ARN_BEFORE_ACCOUNT = re.compile(r"arn:[\w-]+:[\w-]+:[\w-]*:$")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -47,10 +48,23 @@ def _last_four(match: re.Match[str]) -> str:
     return MASK + digits[-4:]
 
 
+def _bare_digits(match: re.Match[str]) -> str:
+    # An AWS account id sits between colons in an ARN (arn:aws:lambda:region:123456789012:...);
+    # masking it would cost every log line's function_arn and protect no one.
+    text, start, end = match.string, match.start(), match.end()
+    if (
+        end - start == 12
+        and text[end : end + 1] == ":"
+        and _ARN_BEFORE_ACCOUNT.search(text, max(0, start - 80), start)
+    ):
+        return match.group(0)
+    return _last_four(match)
+
+
 def mask_phone_numbers(text: str) -> str:
     text = _INTERNATIONAL.sub(_last_four, text)
     text = _NATIONAL.sub(_last_four, text)
-    return _BARE_DIGITS.sub(_last_four, text)
+    return _BARE_DIGITS.sub(_bare_digits, text)
 
 
 def scrub_secrets(text: str) -> str:
