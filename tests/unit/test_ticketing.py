@@ -1,0 +1,51 @@
+"""Ticket batch upserts against the ticketing simulator: chunks of at most 50, each on its own."""
+
+from __future__ import annotations
+
+from cxone_relay.ticketing import TicketingClient
+from cxone_relay.transport import RetryingHttp, RetryPolicy, TimeBudget
+from tests.conftest import TICKETING_KEY
+
+
+def tickets(count: int) -> list[dict]:
+    return [
+        {"id": f"sms-{n:03d}", "external_id": f"{n:03d}", "subject": "s", "channel": "sms"}
+        for n in range(count)
+    ]
+
+
+def client(sim, sleeps: list[float]) -> TicketingClient:
+    http = RetryingHttp("ticketing", policy=RetryPolicy(max_attempts=2), sleeper=sleeps.append)
+    return TicketingClient(sim.url, TICKETING_KEY, http, chunk_size=50)
+
+
+def test_120_tickets_are_three_calls_of_at_most_50(ticketing_sim):
+    results = client(ticketing_sim, []).batch_upsert(tickets(120), TimeBudget.fixed(30))
+
+    calls = ticketing_sim.requests(path_prefix="/api/v1/tickets/batch_upsert")
+    assert [len(call["body"]) for call in calls] == [50, 50, 20]
+    assert all(result.ok for result in results)
+    assert len(ticketing_sim.tickets()) == 120
+    assert len({call["headers"]["idempotency-key"] for call in calls}) == 3
+
+
+def test_a_failed_chunk_reports_only_its_own_tickets(ticketing_sim):
+    ticketing_sim.add_fault(status=503, body_contains='"sms-060"', path_prefix="/api/v1/tickets")
+    sleeps: list[float] = []
+
+    results = client(ticketing_sim, sleeps).batch_upsert(tickets(120), TimeBudget.fixed(30))
+
+    assert [result.ok for result in results] == [True, False, True]
+    assert results[1].ticket_ids == [f"sms-{n:03d}" for n in range(50, 100)]
+    assert results[1].error is not None and results[1].error.retryable
+    assert len(sleeps) == 1  # retried once within the policy, then reported
+    assert len(ticketing_sim.tickets()) == 70
+
+
+def test_a_refused_chunk_is_a_permanent_failure(ticketing_sim):
+    bad = tickets(3)
+    del bad[1]["external_id"]
+
+    [result] = client(ticketing_sim, []).batch_upsert(bad, TimeBudget.fixed(30))
+
+    assert result.error is not None and not result.error.retryable and result.error.status == 400
