@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from cxone_relay.cxone.client import CxoneGateway
-from cxone_relay.cxone.tokens import Credentials
+from cxone_relay.cxone.tokens import AccessToken, Credentials, SsmTokenCache, TokenLease
 from cxone_relay.errors import AuthenticationError, UnauthorizedError
 from cxone_relay.settings import CxoneSettings
 from cxone_relay.transport import TimeBudget
@@ -27,12 +27,15 @@ class Clock:
         return self.now
 
 
+STATE_TABLE = "cxone-relay-local-StateTable"  # what provision() names the template's StateTable
+
+
 def settings_for(sim_url: str, **environment) -> CxoneSettings:
     return CxoneSettings.from_env(
         {
             "STAGE": "test",
             "AUDIT_TABLE": "audit",
-            "STATE_TABLE": "state",
+            "STATE_TABLE": STATE_TABLE,
             "IDEMPOTENCY_TABLE": "idem",
             "PII_HASH_KEY_SECRET_ARN": "arn:pii",
             "CXONE_ENVIRONMENTS": cxone_environments(sim_url, **environment),
@@ -47,14 +50,20 @@ def credentials(environment) -> Credentials:
     return Credentials(**SIM_CREDENTIALS)
 
 
-def new_container(sim_url: str, clock: Clock, **environment) -> CxoneGateway:
-    """A fresh gateway is what a new Lambda container has: no memory, only SSM."""
+def new_container(sim_url: str, clock: Clock, sleeper=None, **environment) -> CxoneGateway:
+    """A fresh gateway is what a new Lambda container has: no memory, only SSM (and the lease)."""
     return CxoneGateway(
         settings_for(sim_url, **environment),
         ssm_client=boto3.client("ssm"),
+        dynamodb_client=boto3.client("dynamodb"),
         credentials=credentials,
         clock=clock,
+        sleeper=sleeper or _no_waiting,
     )
+
+
+def _no_waiting(seconds: float) -> None:
+    raise AssertionError(f"waited {seconds}s for another container's token")
 
 
 def token_requests(sim) -> list[dict]:
@@ -65,7 +74,7 @@ def budget() -> TimeBudget:
     return TimeBudget.fixed(30)
 
 
-def test_second_call_in_a_container_makes_no_request(aws, cxone_sim):
+def test_second_call_in_a_container_makes_no_request(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock())
     environment = gateway.settings.primary_environment
 
@@ -76,7 +85,7 @@ def test_second_call_in_a_container_makes_no_request(aws, cxone_sim):
     assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
 
 
-def test_token_is_cached_in_ssm_as_a_secure_string_with_expiry(aws, cxone_sim):
+def test_token_is_cached_in_ssm_as_a_secure_string_with_expiry(stack, cxone_sim):
     clock = Clock()
     gateway = new_container(cxone_sim.url, clock)
     token = gateway.tokens.get(gateway.settings.primary_environment, budget())
@@ -88,7 +97,7 @@ def test_token_is_cached_in_ssm_as_a_secure_string_with_expiry(aws, cxone_sim):
     assert stored["expires_at"] == pytest.approx(clock.now + 3600)
 
 
-def test_a_new_container_reuses_the_ssm_token_without_a_token_request(aws, cxone_sim):
+def test_a_new_container_reuses_the_ssm_token_without_a_token_request(stack, cxone_sim):
     clock = Clock()
     first = new_container(cxone_sim.url, clock)
     token = first.tokens.get(first.settings.primary_environment, budget())
@@ -100,7 +109,7 @@ def test_a_new_container_reuses_the_ssm_token_without_a_token_request(aws, cxone
     assert len(token_requests(cxone_sim)) == 1
 
 
-def test_refresh_margin_triggers_a_new_token(aws, cxone_sim):
+def test_refresh_margin_triggers_a_new_token(stack, cxone_sim):
     clock = Clock()
     gateway = new_container(cxone_sim.url, clock)
     environment = gateway.settings.primary_environment
@@ -117,7 +126,7 @@ def test_refresh_margin_triggers_a_new_token(aws, cxone_sim):
     assert new_container(cxone_sim.url, clock).tokens.get(environment, budget()).value == refreshed.value
 
 
-def test_a_401_gives_one_refresh_and_one_retry(aws, cxone_sim):
+def test_a_401_gives_one_refresh_and_one_retry(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock())
     client = gateway.client()
     client.store_inbound_message(_message("m-1"), idempotency_key="m-1", budget=budget())
@@ -132,7 +141,7 @@ def test_a_401_gives_one_refresh_and_one_retry(aws, cxone_sim):
     assert len(token_requests(cxone_sim)) == 2
 
 
-def test_a_second_401_is_not_retried_again(aws, cxone_sim):
+def test_a_second_401_is_not_retried_again(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock())
     cxone_sim.add_fault(status=401, path_prefix="/dfo/3.0/channels")
 
@@ -143,7 +152,7 @@ def test_a_second_401_is_not_retried_again(aws, cxone_sim):
     assert len(token_requests(cxone_sim)) == 2
 
 
-def test_twenty_concurrent_callers_cause_exactly_one_token_request(aws, cxone_sim):
+def test_twenty_concurrent_callers_cause_exactly_one_token_request(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock())
     environment = gateway.settings.primary_environment
     cxone_sim.add_fault(latency_ms=200, path_prefix=TOKEN_PATH, count=1)  # hold the first fetch open
@@ -170,7 +179,7 @@ def test_twenty_concurrent_callers_cause_exactly_one_token_request(aws, cxone_si
     assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
 
 
-def test_client_credentials_grant_is_used_when_configured(aws, cxone_sim):
+def test_client_credentials_grant_is_used_when_configured(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock(), grant_type="client_credentials")
     gateway.tokens.get(gateway.settings.primary_environment, budget())
 
@@ -179,7 +188,7 @@ def test_client_credentials_grant_is_used_when_configured(aws, cxone_sim):
     assert "password" not in form
 
 
-def test_password_grant_sends_the_access_key(aws, cxone_sim):
+def test_password_grant_sends_the_access_key(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock())
     gateway.tokens.get(gateway.settings.primary_environment, budget())
 
@@ -188,10 +197,11 @@ def test_password_grant_sends_the_access_key(aws, cxone_sim):
     assert form["username"] == SIM_CREDENTIALS["access_key_id"]
 
 
-def test_bad_credentials_are_a_permanent_authentication_error(aws, cxone_sim):
+def test_bad_credentials_are_a_permanent_authentication_error(stack, cxone_sim):
     gateway = CxoneGateway(
         settings_for(cxone_sim.url),
         ssm_client=boto3.client("ssm"),
+        dynamodb_client=boto3.client("dynamodb"),
         credentials=lambda env: Credentials(**(SIM_CREDENTIALS | {"access_key_secret": "wrong-secret"})),
     )
     with pytest.raises(AuthenticationError):
@@ -199,7 +209,7 @@ def test_bad_credentials_are_a_permanent_authentication_error(aws, cxone_sim):
     assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
 
 
-def test_api_base_is_discovered_through_cxone_configuration(aws, cxone_sim):
+def test_api_base_is_discovered_through_cxone_configuration(stack, cxone_sim):
     clock = Clock()
     environment = {"api_base_url": None, "tenant_id": None}
     gateway = new_container(cxone_sim.url, clock, **environment)
@@ -212,7 +222,7 @@ def test_api_base_is_discovered_through_cxone_configuration(aws, cxone_sim):
     assert query["tenantId"] == "sim-tenant"  # read from the id_token
 
 
-def test_configured_base_url_overrides_discovery(aws, cxone_sim):
+def test_configured_base_url_overrides_discovery(stack, cxone_sim):
     gateway = new_container(cxone_sim.url, Clock(), dfo_base_url="https://dfo.example.test")
     bases = gateway.resolver.bases(gateway.settings.primary_environment, budget())
     assert bases.admin == cxone_sim.url
@@ -220,7 +230,7 @@ def test_configured_base_url_overrides_discovery(aws, cxone_sim):
     assert cxone_sim.requests(path_prefix="/.well-known/cxone-configuration") == []
 
 
-def test_no_token_or_secret_reaches_the_logs(aws, cxone_sim, captured_logs):
+def test_no_token_or_secret_reaches_the_logs(stack, cxone_sim, captured_logs):
     gateway = new_container(cxone_sim.url, Clock())
     client = gateway.client()
     client.store_inbound_message(_message("m-1"), idempotency_key="m-1", budget=budget())
@@ -232,6 +242,89 @@ def test_no_token_or_secret_reaches_the_logs(aws, cxone_sim, captured_logs):
     assert "fetched CXone access token" in output  # the logs were captured at all
     for secret in [token.value, *SIM_CREDENTIALS.values()]:
         assert secret not in output
+
+
+# Across containers -----------------------------------------------------------------------
+
+
+def test_stack_state_table_is_the_one_settings_name(stack):
+    assert stack.tables["StateTable"] == STATE_TABLE
+
+
+def test_a_container_that_finds_the_lease_taken_waits_for_the_holders_token(stack, cxone_sim):
+    clock = Clock()
+    holder = TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="other-container")
+    assert holder.acquire("primary")
+    delivered = AccessToken("token-from-the-holder", clock.now + 3600)
+    waits: list[float] = []
+
+    def holder_delivers_while_we_wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:  # the holder's fetch lands in SSM during our second wait
+            SsmTokenCache(boto3.client("ssm"), PREFIX).save("primary", delivered)
+
+    gateway = new_container(cxone_sim.url, clock, sleeper=holder_delivers_while_we_wait)
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert token == delivered
+    assert waits == [0.25, 0.25]
+    assert cxone_sim.requests(path_prefix=TOKEN_PATH) == []
+
+
+def test_a_holder_that_never_delivers_delays_but_does_not_block(stack, cxone_sim):
+    clock = Clock()
+    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="crashed").acquire("primary")
+    waits: list[float] = []
+
+    gateway = new_container(cxone_sim.url, clock, sleeper=waits.append)
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert sum(waits) == pytest.approx(5.0)  # the configured wait, then it fetches itself
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_a_lapsed_lease_is_taken_over_without_waiting(stack, cxone_sim):
+    clock = Clock()
+    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="crashed").acquire("primary")
+    clock.now += 11  # past the 10 s lease
+
+    gateway = new_container(cxone_sim.url, clock)  # any wait would fail the test
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_the_lease_is_released_after_a_fetch(stack, cxone_sim):
+    clock = Clock()
+    first = new_container(cxone_sim.url, clock)
+    first.tokens.get(first.settings.primary_environment, budget())
+    clock.now += 3600  # the token expires; a second container must be free to fetch at once
+
+    second = new_container(cxone_sim.url, clock)
+    second.tokens.get(second.settings.primary_environment, budget())
+
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_concurrent_cold_containers_make_one_token_request(stack, cxone_sim):
+    cxone_sim.add_fault(latency_ms=300, path_prefix=TOKEN_PATH, count=1)  # hold the first fetch open
+    clock = Clock()
+    containers = [new_container(cxone_sim.url, clock, sleeper=threading.Event().wait) for _ in range(6)]
+    start = threading.Barrier(len(containers))
+    tokens: list[str] = []
+
+    def cold_start(gateway: CxoneGateway) -> None:
+        start.wait()
+        tokens.append(gateway.tokens.get(gateway.settings.primary_environment, budget()).value)
+
+    threads = [threading.Thread(target=cold_start, args=(gateway,)) for gateway in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert len(tokens) == 6 and len(set(tokens)) == 1
+    assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
 
 
 def _message(message_id: str) -> dict:

@@ -23,6 +23,7 @@ from cxone_relay.cxone.tokens import (
     CredentialsLoader,
     SsmTokenCache,
     TokenFetcher,
+    TokenLease,
     TokenProvider,
 )
 from cxone_relay.errors import ConfigurationError, PermanentUpstreamError, UnauthorizedError, UpstreamError
@@ -243,9 +244,11 @@ class CxoneGateway:
         settings: CxoneSettings,
         *,
         ssm_client: Any = None,
+        dynamodb_client: Any = None,
         credentials: CredentialsLoader | None = None,
         http: RetryingHttp | None = None,
         clock: Callable[[], float] = time.time,
+        sleeper: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.http = http or RetryingHttp(
@@ -263,6 +266,8 @@ class CxoneGateway:
             SsmTokenCache(ssm_client or boto3.client("ssm"), settings.cxone_token_parameter_prefix),
             settings.token_refresh_margin_seconds,
             clock,
+            lease=TokenLease(dynamodb_client or boto3.client("dynamodb"), settings.state_table, clock),
+            sleeper=sleeper,
         )
         self.resolver = ApiBaseResolver(self.http, self.tokens)
         self._clients = {

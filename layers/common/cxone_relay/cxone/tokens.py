@@ -2,17 +2,21 @@
 
 A token is reused until it is within the refresh margin of expiry. One fetch at a time per
 environment per container (a lock, re-checked after acquiring, so 20 concurrent callers cause one
-token request), and a container that finds a fresh token in SSM uses it instead of fetching, so a
-burst of cold starts does not stampede the token endpoint. After a 401 the token is replaced once;
-callers that saw the same rejected token share that one replacement.
+token request), and a container that finds a fresh token in SSM uses it instead of fetching.
+Across containers a short lease in the state table lets one container fetch while the others wait
+for its token to appear in SSM, so a burst of cold starts does not stampede the token endpoint; a
+holder that dies only delays the others by the wait, never blocks them. After a 401 the token is
+replaced once; callers that saw the same rejected token share that one replacement.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -162,6 +166,60 @@ class TokenFetcher:
         )
 
 
+class TokenLease:
+    """Who may fetch an environment's token right now, across containers (a conditional put on
+    the state table; the lease lapses by itself so a crashed holder cannot block anyone)."""
+
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: float = 10.0,
+        holder: str | None = None,
+    ) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table_name
+        self._clock = clock
+        self._lease_seconds = lease_seconds
+        self.holder = holder or uuid.uuid4().hex
+
+    def _key(self, environment_name: str) -> dict[str, Any]:
+        return {"pk": {"S": f"token-lease#{environment_name}"}, "sk": {"S": "lease"}}
+
+    def acquire(self, environment_name: str) -> bool:
+        now = self._clock()
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    **self._key(environment_name),
+                    "holder": {"S": self.holder},
+                    "lease_until": {"N": str(now + self._lease_seconds)},
+                    "expires_at": {"N": str(int(now + 3600))},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :me",
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":me": {"S": self.holder}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            logger.warning("token lease unavailable; fetching without it", extra={"error": str(exc)})
+        except BotoCoreError as exc:
+            logger.warning("token lease unavailable; fetching without it", extra={"error": str(exc)})
+        return True
+
+    def release(self, environment_name: str) -> None:
+        # A release that fails costs nothing: the lease lapses by itself.
+        with contextlib.suppress(BotoCoreError, ClientError):
+            self._dynamodb.delete_item(
+                TableName=self._table,
+                Key=self._key(environment_name),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": self.holder}},
+            )
+
+
 class TokenProvider:
     def __init__(
         self,
@@ -169,11 +227,19 @@ class TokenProvider:
         cache: SsmTokenCache,
         refresh_margin_seconds: float,
         clock: Callable[[], float] = time.time,
+        lease: TokenLease | None = None,
+        sleeper: Callable[[float], None] = time.sleep,
+        lease_wait_seconds: float = 5.0,
+        lease_poll_seconds: float = 0.25,
     ) -> None:
         self._fetcher = fetcher
         self._cache = cache
         self._margin = refresh_margin_seconds
         self._clock = clock
+        self._lease = lease
+        self._sleep = sleeper
+        self._lease_wait = lease_wait_seconds
+        self._lease_poll = lease_poll_seconds
         self._memory: dict[str, AccessToken] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -211,15 +277,42 @@ class TokenProvider:
                 self._memory[environment.name] = shared
                 return shared
             logger.info("access token refused; fetching a new one", extra={"environment": environment.name})
-            return self._fetch_and_share(environment, budget)
+            return self._fetch_and_share(environment, budget, rejected=rejected.value)
 
-    def _fetch_and_share(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
+    def _fetch_and_share(
+        self, environment: CxoneEnvironment, budget: TimeBudget, rejected: str | None = None
+    ) -> AccessToken:
+        leased = self._lease is None or self._lease.acquire(environment.name)
+        if not leased:
+            shared = self._wait_for_shared(environment, budget, rejected)
+            if shared is not None:
+                self._memory[environment.name] = shared
+                return shared
+            logger.warning(
+                "token lease holder did not deliver; fetching", extra={"environment": environment.name}
+            )
         try:
             token = self._fetcher.fetch(environment, budget)
         except UpstreamError:
             self._memory.pop(environment.name, None)
             raise
+        finally:
+            if leased and self._lease is not None:
+                self._lease.release(environment.name)
         self._memory[environment.name] = token
         self._cache.save(environment.name, token)
         logger.info("fetched CXone access token", extra={"environment": environment.name})
         return token
+
+    def _wait_for_shared(
+        self, environment: CxoneEnvironment, budget: TimeBudget, rejected: str | None
+    ) -> AccessToken | None:
+        """Another container is fetching: poll SSM for its token, within the wait and the budget."""
+        waited = 0.0
+        while waited + self._lease_poll <= min(self._lease_wait, budget.usable_seconds()):
+            self._sleep(self._lease_poll)
+            waited += self._lease_poll
+            shared = self._cache.load(environment.name)
+            if shared is not None and shared.value != rejected and self._fresh(shared):
+                return shared
+        return None
