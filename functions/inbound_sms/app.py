@@ -58,6 +58,7 @@ consumer = SqsConsumer(
         settings.idempotency_table, key_prefix="inbound-sms", ttl_seconds=settings.idempotency_ttl_seconds
     ),
     finalise=processor.upsert_tickets,
+    on_malformed=processor.audit_malformed,
 )
 
 

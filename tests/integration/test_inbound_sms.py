@@ -302,6 +302,24 @@ def test_a_cxone_400_ends_in_the_dlq_with_an_audit_record(inbound):
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["not json at all", json.dumps({"no": "id"}), json.dumps({"id": "msg-shape", "sender": "+14155552671"})],
+    ids=["not-json", "no-id", "wrong-shape"],
+)
+def test_a_malformed_queue_record_is_audited_and_fails_alone(inbound, raw):
+    inbound.post(sms("msg-fine"))
+    inbound.sqs.send_message(QueueUrl=inbound.queue_url, MessageBody=raw)
+
+    result = inbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 1)
+    [record] = [r for r in inbound.audit() if r["action"] == "malformed_message"]
+    assert record["outcome"] == "permanent_failure"
+    assert "4155552671" not in json.dumps(record, default=str)
+    assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-fine"]
+
+
 def test_a_ticketing_outage_fails_only_ticketed_records_and_cxone_is_not_called_again(inbound):
     inbound.post(sms("msg-a", "invoice question"))
     inbound.post(sms("msg-b", "HELP"))

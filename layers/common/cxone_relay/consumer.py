@@ -13,12 +13,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyKeyError
+from pydantic import ValidationError
 
 from cxone_relay.idempotency import Idempotency
 from cxone_relay.transport import TimeBudget
 
 RecordStep = Callable[[dict[str, Any], TimeBudget], dict[str, Any]]
 BatchStep = Callable[[dict[str, dict[str, Any]], TimeBudget], set[str]]
+# Told about a record that can never succeed (not JSON, no id, not the expected shape), so it is
+# audited before it goes its way to the DLQ.
+MalformedHook = Callable[[str, str, Exception], None]
 
 
 class SqsConsumer:
@@ -27,11 +32,13 @@ class SqsConsumer:
         process: RecordStep,
         idempotency: Idempotency,
         finalise: BatchStep | None = None,
+        on_malformed: MalformedHook | None = None,
         reserve_seconds: float = 3.0,
     ) -> None:
         self._process = process
         self._idempotency = idempotency
         self._finalise = finalise
+        self._on_malformed = on_malformed
         self._reserve = reserve_seconds
         self._budget = TimeBudget.fixed(60)
         self._process_once = idempotency(self._run_process)
@@ -45,7 +52,12 @@ class SqsConsumer:
         results: dict[str, dict[str, Any]] = {}
 
         def handle_record(record: SQSRecord) -> None:
-            results[record.message_id] = self._process_once(message=record.json_body)
+            try:
+                results[record.message_id] = self._process_once(message=record.json_body)
+            except (ValueError, ValidationError, IdempotencyKeyError) as exc:
+                if self._on_malformed is not None:
+                    self._on_malformed(record.message_id, record.body or "", exc)
+                raise
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         with processor(event.get("Records", []), handle_record, lambda_context=context):

@@ -8,6 +8,7 @@ keyword decision, the CXone result, and (at batch level) the ticket result.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -169,6 +170,26 @@ class InboundProcessor:
         events.append(self._event(message, "reply_sent", "ok", details={"keyword": action.value}))
         count("KeywordActions", action=action.value)
         return {"id": message.id, "action": f"keyword:{action.value}", "ticket": None}
+
+    def audit_malformed(self, sqs_message_id: str, body: str, error: Exception) -> None:
+        """A queue record that can never be processed: audit it (without its content, which may
+        hold a number) so its trip to the DLQ is explained."""
+        try:
+            parsed = json.loads(body)
+            subject = str(parsed.get("id") or "") if isinstance(parsed, dict) else ""
+        except ValueError:
+            subject = ""
+        self._audit.record(
+            AuditEvent(
+                WORKFLOW,
+                subject[:128] or f"sqs-{sqs_message_id}",
+                "malformed_message",
+                "permanent_failure",
+                reason=type(error).__name__,
+                details={"sqs_message_id": sqs_message_id},
+            )
+        )
+        logger.error("malformed inbound queue message", extra={"sqs_message_id": sqs_message_id})
 
     # The whole batch -----------------------------------------------------------------------
 
