@@ -11,7 +11,6 @@ import base64
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -22,19 +21,18 @@ from typing import Any, Protocol
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from local.events import api_gateway_event
 from local.runtime import FunctionError
+from local.serving import BackgroundServer
 from local.template import LOCAL_ACCOUNT, LOCAL_REGION, ApiRoute, Template
 
 logger = logging.getLogger(__name__)
 
 RAW_HEADERS_KEY = "local.raw_headers"
 LOCAL_API_KEY_ID = "local-api-key"
-# Short poll so stop() returns quickly.
-POLL_INTERVAL_SECONDS = 0.05
 
 
 class Backend(Protocol):
@@ -206,38 +204,21 @@ class LocalFront:
                 Rule("/_local/functions/<function_id>", methods=["GET"], endpoint=self._function),
             ]
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundServer(self, "front")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> str:
-        server = make_server("127.0.0.1", port, self, threaded=True, request_handler=_RawHeadersHandler)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL_SECONDS},
-            name=f"front:{server.server_port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.url
+        return self._http.start(port, request_handler=_RawHeadersHandler)
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._http.url is None:
             raise RuntimeError("the front is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self._http.url
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
-        self._server = self._thread = None
+        self._http.stop()
 
     # -- WSGI --------------------------------------------------------------------------------
 

@@ -25,8 +25,10 @@ from urllib.parse import parse_qs
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter, Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from local.serving import BackgroundServer
 
 Json = dict[str, Any]
 Sleeper = Callable[[float], None]
@@ -39,8 +41,6 @@ REDACTED = "<redacted>"
 SECRET_HEADERS = frozenset({"authorization", "x-api-key"})
 SECRET_FORM_FIELDS = frozenset({"password", "client_secret"})
 MAX_LATENCY_MS = 120_000
-# Short poll so stop() returns quickly: tests start and stop a server per test.
-POLL_INTERVAL_SECONDS = 0.02
 
 logger = logging.getLogger(__name__)
 
@@ -395,9 +395,7 @@ class SimulatorServer:
             # Answer "//" with a 404 instead of a redirect: a client bug should fail, not be repaired.
             merge_slashes=False,
         )
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
+        self._http = BackgroundServer(self, type(self).__name__)
 
     # -- subclass hooks ----------------------------------------------------------------------
 
@@ -416,40 +414,23 @@ class SimulatorServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, port: int = 0, *, host: str = "127.0.0.1", log_requests: bool = False) -> str:
-        """Serve in a daemon thread; returns the base url (``port=0`` picks a free port)."""
-        if self._server is not None:
-            raise RuntimeError(f"{type(self).__name__} already running at {self._url}")
-        handler = None if log_requests else _QuietRequestHandler
-        server = make_server(host, port, self, threaded=True, request_handler=handler)
-        self._server = server
-        self._url = f"http://{host}:{server.server_port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL_SECONDS},
-            name=f"{type(self).__name__}:{server.server_port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
+        return self._http.start(port, host, None if log_requests else _QuietRequestHandler)
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
-        self._server = self._thread = self._url = None
+        self._http.stop()
+
+    @property
+    def _url(self) -> str | None:
+        return self._http.url
 
     @property
     def url(self) -> str:
-        if self._url is None:
+        if self._http.url is None:
             raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
-        return self._url
+        return self._http.url
 
     def __enter__(self) -> Self:
-        if self._server is None:
+        if not self._http.running:
             self.start()
         return self
 
