@@ -86,6 +86,8 @@ def test_malformed_json_is_400_and_audited(inbound):
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"opt_in": "perhaps"}, "opt_in"),
         ({"opt_in": None}, "opt_in"),
+        ({"timestamp": "2099-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": "0001-01-01T00:30:00+01:00"}, "timestamp"),
     ],
 )
 def test_invalid_field_is_422_naming_it_and_audited(inbound, change, field):
@@ -97,7 +99,7 @@ def test_invalid_field_is_422_naming_it_and_audited(inbound, change, field):
     assert field in [problem["field"] for problem in body["fields"]]
     [record] = inbound.audit()
     assert record["action"] == "rejected" and record["reason"] == "invalid fields"
-    assert record["subject"] == ("msg-bad" if field != "id" else record["subject"])
+    assert record["subject"] == payload["id"]
     assert inbound.depth("InboundSmsQueue") == 0
 
 
@@ -201,7 +203,11 @@ def test_start_opts_back_in_and_a_late_stop_does_not_undo_it(inbound):
     ledger = inbound.consumer.processor._ledger
     assert ledger.status("+14155552671") == "opted_in"
     assert [entry["status"] for entry in ledger.history("+14155552671")] == ["opted_out", "opted_in"]
-    assert len(inbound.replies()) == 2
+    # The superseded STOP is recorded, but neither confirmed nor sent to DNC sync.
+    [reply] = inbound.replies()
+    assert "subscribed again" in reply["messageContent"]["payload"]["text"]
+    assert inbound.depth("OptOutQueue") == 0
+    assert ("consent_superseded", "opted_out") in inbound.audit_actions("msg-old-stop")
 
 
 def test_help_sends_the_configured_help_text(inbound):

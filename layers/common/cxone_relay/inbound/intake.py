@@ -22,6 +22,9 @@ from cxone_relay.phone import InvalidPhoneNumber, normalise_e164
 from cxone_relay.queueing import QueuePublisher
 
 WORKFLOW = "inbound-sms"
+# Consent changes are ordered by the channel's timestamp, so one from the future would outrank
+# every real change after it; a few minutes cover clock skew between the channel and us.
+MAX_CLOCK_SKEW_SECONDS = 300
 
 # Wraps the enqueue step so a repeated id returns the first answer instead of queueing again.
 IdempotentWrapper = Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]
@@ -48,6 +51,8 @@ class InboundIntake:
 
     def accept(self, request: InboundSmsRequest, correlation_id: str | None = None) -> AcceptedResponse:
         sender, recipient = self._numbers(request)
+        if request.timestamp.timestamp() > self._clock() + MAX_CLOCK_SKEW_SECONDS:
+            raise FieldInvalid([FieldProblem("timestamp", "is in the future")])
         keyword = self._keywords.classify(request.body)
         if keyword is None:
             if not request.opt_in:

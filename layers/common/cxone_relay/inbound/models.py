@@ -10,7 +10,11 @@ MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:30+01:00: pydantic only turns ValueError into a field error.
+        raise ValueError("is outside the representable range") from None
 
 
 class InboundSmsRequest(BaseModel):

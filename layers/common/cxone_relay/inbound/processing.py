@@ -145,7 +145,12 @@ class InboundProcessor:
             applied = self._ledger.record(
                 ConsentChange(message.sender, status, "sms", message.id, message.timestamp)
             )
-            events.append(self._event(message, "consent_updated", status.value, details={"applied": applied}))
+            if not applied:
+                # A newer change already stands (a STOP delivered after the START that followed
+                # it): confirming or syncing this one would contradict the customer's latest word.
+                events.append(self._event(message, "consent_superseded", status.value))
+                return {"id": message.id, "action": f"keyword:{action.value}:superseded", "ticket": None}
+            events.append(self._event(message, "consent_updated", status.value))
         if action is KeywordAction.OPT_OUT:
             # The DNC sync consumer dedupes numbers, so a redelivery re-publishing is harmless.
             self._opt_outs.publish(
