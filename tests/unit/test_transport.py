@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import random
 import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 
 from cxone_relay.errors import PermanentUpstreamError, RetryableUpstreamError, UnauthorizedError
-from cxone_relay.transport import IDEMPOTENCY_HEADER, RetryingHttp, RetryPolicy, TimeBudget
+from cxone_relay.transport import IDEMPOTENCY_HEADER, RetryingHttp, RetryPolicy, TimeBudget, response_json
 
 DISCOVERY = "/.well-known/openid-configuration"
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -61,13 +66,16 @@ def test_retry_after_http_date_is_honoured(cxone_sim):
     assert clock.sleeps == [9.0]
 
 
-def test_retry_after_is_capped(cxone_sim):
+def test_a_retry_after_beyond_the_cap_gives_up_at_once_as_retryable(cxone_sim):
     clock = FakeClock()
     cxone_sim.add_fault(status=429, retry_after=3600, count=1, path_prefix=DISCOVERY)
 
-    transport(clock, max_retry_after=12.0).request("GET", cxone_sim.url + DISCOVERY, budget(clock, 120))
+    with pytest.raises(RetryableUpstreamError) as caught:
+        transport(clock, max_retry_after=12.0).request("GET", cxone_sim.url + DISCOVERY, budget(clock, 120))
 
-    assert clock.sleeps == [12.0]
+    assert caught.value.status == 429
+    assert clock.sleeps == []  # the record goes back to its queue instead of holding the batch
+    assert len(cxone_sim.requests(path_prefix=DISCOVERY)) == 1
 
 
 def test_429_without_retry_after_and_5xx_back_off_exponentially_with_a_cap(cxone_sim):
@@ -162,3 +170,85 @@ def test_idempotency_key_header_is_sent(cxone_sim):
     clock = FakeClock()
     transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock), idempotency_key="msg-1")
     assert cxone_sim.requests(path_prefix=DISCOVERY)[-1]["headers"][IDEMPOTENCY_HEADER.lower()] == "msg-1"
+
+
+# Misbehaving servers, written at the socket level ---------------------------------------------
+
+
+@contextmanager
+def raw_server(respond: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A loopback server whose every connection is answered by `respond` (bounded: it stops with
+    the test, and each test sends at most a few requests)."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            respond(self.request)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def dribble(connection: socket.socket) -> None:
+    """Headers at once, then one body byte every 0.2 s for up to 4 s: never a read timeout."""
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nContent-Type: application/json\r\n\r\n")
+    for _ in range(20):
+        time.sleep(0.2)
+        try:
+            connection.sendall(b" ")
+        except OSError:
+            return
+
+
+def broken_chunks(connection: socket.socket) -> None:
+    connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+    connection.close()
+
+
+def html_page(connection: socket.socket) -> None:
+    body = b"<html>upstream proxy error</html>"
+    connection.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def test_a_slow_body_cannot_hold_an_attempt_past_its_deadline():
+    clock = FakeClock()
+    http = RetryingHttp("cxone", policy=RetryPolicy(max_attempts=1, read_timeout=10.0), sleeper=clock.sleep)
+    with raw_server(dribble) as url:
+        started = time.monotonic()
+        with pytest.raises(RetryableUpstreamError, match="deadline"):
+            http.request("GET", url + "/slow", TimeBudget.fixed(1.0))
+        elapsed = time.monotonic() - started
+
+    # A window of half the 1 s budget, plus at most one 0.2 s read past it: well inside the budget.
+    assert elapsed < 1.0
+
+
+def test_a_broken_body_is_retried_then_reported_retryable():
+    clock = FakeClock()
+    with raw_server(broken_chunks) as url, pytest.raises(RetryableUpstreamError) as caught:
+        transport(clock, max_attempts=2).request("GET", url + "/broken", budget(clock))
+
+    assert "ProtocolError" in str(caught.value)
+    assert len(clock.sleeps) == 1
+
+
+def test_an_unreadable_json_body_is_a_retryable_upstream_error():
+    clock = FakeClock()
+    with raw_server(html_page) as url:
+        response = transport(clock).request("GET", url + "/.well-known/openid-configuration", budget(clock))
+        with pytest.raises(RetryableUpstreamError, match="unreadable JSON"):
+            response_json(response, "cxone-auth")
+
+
+def test_a_malformed_url_is_a_permanent_error():
+    with pytest.raises(PermanentUpstreamError):
+        transport(FakeClock()).request("GET", "http://", TimeBudget.fixed(5))

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from cxone_relay.errors import (
@@ -124,6 +125,7 @@ class RetryingHttp:
         sleeper: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.session = session or build_session()
@@ -131,6 +133,7 @@ class RetryingHttp:
         self._sleep = sleeper
         self._rng = rng
         self._now = wall_clock
+        self._monotonic = monotonic
 
     def request(
         self,
@@ -152,22 +155,17 @@ class RetryingHttp:
         last_problem = "no attempt made"
         last_status: int | None = None
         for attempt in range(1, policy.max_attempts + 1):
-            read_timeout = min(policy.read_timeout, budget.usable_seconds())
-            if read_timeout <= 0.1:
+            # An attempt may overrun its window by one socket read (see _attempt), so a window
+            # of half the usable budget keeps even a dribbling server inside it.
+            window = min(policy.read_timeout, budget.usable_seconds() / 2)
+            if window <= 0.1:
                 break
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=sent_headers,
-                    json=json,
-                    data=data,
-                    params=params,
-                    auth=auth,
-                    timeout=(min(policy.connect_timeout, read_timeout), read_timeout),
+                response = self._attempt(
+                    method, url, window, headers=sent_headers, json=json, data=data, params=params, auth=auth
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem, last_status = type(exc).__name__, None
+            except _TransportFailure as failure:
+                last_problem, last_status = failure.problem, None
                 delay = policy.backoff(attempt, self._rng)
             else:
                 status = response.status_code
@@ -188,11 +186,14 @@ class RetryingHttp:
                     if status == 429
                     else None
                 )
-                delay = (
-                    min(retry_after, policy.max_retry_after)
-                    if retry_after is not None
-                    else policy.backoff(attempt, self._rng)
-                )
+                if retry_after is not None and retry_after > policy.max_retry_after:
+                    # Waiting here would spend the batch's time on one record; it comes back later.
+                    logger.warning(
+                        "upstream asked to wait longer than an invocation will",
+                        extra={"service": self.service, "retry_after_seconds": retry_after},
+                    )
+                    break
+                delay = retry_after if retry_after is not None else policy.backoff(attempt, self._rng)
             if attempt == policy.max_attempts:
                 break
             # Only wait if a further attempt could still complete inside the budget.
@@ -215,6 +216,61 @@ class RetryingHttp:
         raise RetryableUpstreamError(
             self.service, f"{method} {_path_of(url)} gave up after {last_problem}", status=last_status
         )
+
+    def _attempt(self, method: str, url: str, window: float, **kwargs: Any) -> requests.Response:
+        """One request whose connect, headers and body all finish by `window` seconds from now,
+        give or take the one socket read that crosses the deadline (requests' read timeout is
+        per read, so a server sending a byte at a time could otherwise hold it indefinitely)."""
+        deadline = self._monotonic() + window
+        try:
+            response = self.session.request(
+                method,
+                url,
+                timeout=(min(self.policy.connect_timeout, window), window),
+                stream=True,
+                **kwargs,
+            )
+            chunks = []
+            # read1 returns whatever has arrived (iter_content would block until a full chunk),
+            # so the deadline is checked after every read.
+            while chunk := response.raw.read1(16384, decode_content=True):
+                chunks.append(chunk)
+                if self._monotonic() > deadline:
+                    response.close()
+                    raise _TransportFailure("response not complete within the attempt's deadline")
+            response._content = b"".join(chunks)
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ) as exc:
+            raise PermanentUpstreamError(
+                self.service, f"cannot call {_path_of(url)}: {type(exc).__name__}"
+            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # Reading `raw` directly surfaces urllib3's errors unwrapped (a broken chunk, a read
+            # timeout); all of them mean there is no usable answer this time.
+            raise _TransportFailure(type(exc).__name__) from None
+        return response
+
+
+class _TransportFailure(Exception):
+    """No HTTP answer: connection refused or dropped, a timeout, a broken or slow body."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def response_json(response: requests.Response, service: str) -> Any:
+    """The body as JSON; a 2xx with an unreadable body (a proxy's HTML page) is a passing upstream
+    fault, not bad input of ours."""
+    try:
+        return response.json()
+    except ValueError:
+        raise RetryableUpstreamError(
+            service, f"unreadable JSON from {_path_of(response.url)}", status=response.status_code
+        ) from None
 
 
 def _path_of(url: str) -> str:

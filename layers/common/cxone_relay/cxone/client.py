@@ -30,7 +30,7 @@ from cxone_relay.errors import ConfigurationError, PermanentUpstreamError, Unaut
 from cxone_relay.observability import metrics
 from cxone_relay.secrets import secret_json
 from cxone_relay.settings import CxoneEnvironment, CxoneSettings
-from cxone_relay.transport import RetryingHttp, RetryPolicy, TimeBudget
+from cxone_relay.transport import RetryingHttp, RetryPolicy, TimeBudget, response_json
 
 Api = Literal["admin", "dfo"]
 
@@ -70,14 +70,14 @@ class ApiBaseResolver:
             budget,
             params={"tenantId": tenant_id},
         )
-        body = response.json()
+        body = response_json(response, "cxone")
         try:
             admin = str(body["api_endpoint"]).rstrip("/")
             dfo = environment.dfo_base_url or endpoints.dfo_base_from_configuration(
                 body["area"], body["domain"]
             )
-        except KeyError as exc:
-            raise PermanentUpstreamError("cxone", f"cxone-configuration lacks {exc.args[0]}") from None
+        except (KeyError, TypeError) as exc:
+            raise PermanentUpstreamError("cxone", f"cxone-configuration lacks {exc}") from None
         return ApiBases(admin, dfo)
 
 

@@ -28,7 +28,7 @@ from cxone_relay.errors import AuthenticationError, PermanentUpstreamError, Upst
 from cxone_relay.observability import logger
 from cxone_relay.redaction import register_secret
 from cxone_relay.settings import CxoneEnvironment
-from cxone_relay.transport import RetryingHttp, TimeBudget
+from cxone_relay.transport import RetryingHttp, TimeBudget, response_json
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ class TokenFetcher:
         if cached:
             return cached
         response = self._http.request("GET", environment.auth_url + endpoints.OPENID_CONFIGURATION, budget)
-        endpoint = response.json().get("token_endpoint")
+        document = response_json(response, "cxone-auth")
+        endpoint = document.get("token_endpoint") if isinstance(document, dict) else None
         if not endpoint:
             raise PermanentUpstreamError("cxone-auth", "discovery document has no token_endpoint")
         self._token_endpoints[environment.auth_url] = endpoint
@@ -152,8 +153,8 @@ class TokenFetcher:
             raise AuthenticationError(
                 "cxone-auth", f"token request refused for environment {environment.name}", status=exc.status
             ) from None
-        body = response.json()
-        value = body.get("access_token")
+        body = response_json(response, "cxone-auth")
+        value = body.get("access_token") if isinstance(body, dict) else None
         if not value:
             raise AuthenticationError("cxone-auth", "token response has no access_token")
         register_secret(value)
