@@ -76,9 +76,9 @@ app = build_resolver(on_invalid=_audit_invalid)
         **error_responses(
             {
                 400: "Body is not valid JSON",
-                409: "Id reused for a different message, or still being processed",
+                409: "Id reused for a different message",
                 422: "A field is invalid (`fields` names it), or the message was refused (`reason`)",
-                503: "Not accepted; retry later",
+                503: "Not accepted (or the same id is still being processed); retry, honouring Retry-After",
             }
         ),
     },

@@ -4,9 +4,11 @@ from template.yaml and the CXone and ticketing simulators."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
+from local.events import LocalLambdaContext, api_gateway_event
 from tests.integration.inbound_harness import InboundHarness, sms
 
 
@@ -159,6 +161,38 @@ def test_a_reused_id_with_different_text_is_409(inbound):
     assert inbound.depth("InboundSmsQueue") == 1
 
 
+def test_a_retry_while_the_first_attempt_is_in_flight_gets_503_with_retry_after(inbound, monkeypatch):
+    publisher = inbound.ingest.intake._publisher
+    publish, entered, release = publisher.publish, threading.Event(), threading.Event()
+
+    def slow_publish(*args, **kwargs):
+        entered.set()
+        release.wait(timeout=10)
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(publisher, "publish", slow_publish)
+    first: list[tuple[int, dict]] = []
+    worker = threading.Thread(target=lambda: first.append(inbound.post(sms("msg-race"))))
+    worker.start()
+    assert entered.wait(timeout=10)
+
+    event = api_gateway_event(
+        "POST", "/sms/inbound", json.dumps(sms("msg-race")), {"content-type": "application/json"}
+    )
+    response = inbound.ingest.lambda_handler(event, LocalLambdaContext("sms-ingest", 10))
+    release.set()
+    worker.join(timeout=10)
+
+    assert response["statusCode"] == 503, response["body"]
+    assert (
+        response["multiValueHeaders"].get("Retry-After") == ["1"]
+        or response["headers"].get("Retry-After") == "1"
+    )
+    assert json.loads(response["body"])["error"] == "in_progress"
+    assert first == [(202, {"status": "queued", "id": "msg-race"})]
+    assert inbound.depth("InboundSmsQueue") == 1
+
+
 def test_a_redelivered_message_is_processed_once(inbound):
     inbound.post(sms("msg-once"))
     [queued] = inbound.queued_bodies("InboundSmsQueue")
@@ -171,6 +205,29 @@ def test_a_redelivered_message_is_processed_once(inbound):
     assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
     assert len(inbound.ticketing.tickets()) == 1
     assert [a for a, _ in inbound.audit_actions("msg-once")].count("cxone_stored") == 1
+
+
+def test_the_same_message_twice_in_one_batch_makes_one_ticket_item(inbound):
+    inbound.post(sms("msg-twice"))
+    [queued] = inbound.queued_bodies("InboundSmsQueue")
+    inbound.redeliver_copy(queued)
+
+    result = inbound.deliver()
+
+    assert (result.received, result.succeeded) == (2, 2)
+    [call] = inbound.ticket_calls()
+    assert [ticket["id"] for ticket in call["body"]] == ["sms-msg-twice"]
+
+
+def test_a_ticketing_failure_fails_every_copy_of_a_duplicated_message(inbound):
+    inbound.post(sms("msg-twice"))
+    [queued] = inbound.queued_bodies("InboundSmsQueue")
+    inbound.redeliver_copy(queued)
+    inbound.ticketing.add_fault(status=503, retry_after=0, path_prefix="/api/v1/tickets")
+
+    result = inbound.deliver()
+
+    assert (result.received, result.failed) == (2, 2)
 
 
 # Keywords ----------------------------------------------------------------------------------

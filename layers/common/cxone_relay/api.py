@@ -125,8 +125,13 @@ def build_resolver(on_invalid: RejectionHook | None = None) -> APIGatewayRestRes
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
-        return json_response(
-            409, {"error": "in_progress", "message": "this id is being processed; retry shortly"}
+        # Not a 4xx: many channels treat a 4xx as final, and if the first attempt then failed the
+        # message would be lost. A 503 with Retry-After brings them back for the real answer.
+        return Response(
+            status_code=503,
+            content_type=content_types.APPLICATION_JSON,
+            body={"error": "in_progress", "message": "this id is being processed; retry shortly"},
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

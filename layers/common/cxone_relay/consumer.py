@@ -8,6 +8,7 @@ the queue's maxReceiveCount it moves to the DLQ. Nothing is acknowledged that di
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -53,10 +54,16 @@ class SqsConsumer:
 
         def handle_record(record: SQSRecord) -> None:
             try:
-                results[record.message_id] = self._process_once(message=record.json_body)
-            except (ValueError, ValidationError, IdempotencyKeyError) as exc:
-                if self._on_malformed is not None:
-                    self._on_malformed(record.message_id, record.body or "", exc)
+                body = json.loads(record.body or "")
+            except ValueError as exc:
+                self._malformed(record, exc)
+                raise
+            try:
+                results[record.message_id] = self._process_once(message=body)
+            except (ValidationError, IdempotencyKeyError) as exc:
+                # The record's own shape is wrong (no id, not the queued model); an upstream's
+                # bad answer is an UpstreamError and is audited by the workflow instead.
+                self._malformed(record, exc)
                 raise
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -69,3 +76,7 @@ class SqsConsumer:
             failures.extend({"itemIdentifier": message_id} for message_id in sorted(failed))
         response["batchItemFailures"] = failures
         return response
+
+    def _malformed(self, record: SQSRecord, error: Exception) -> None:
+        if self._on_malformed is not None:
+            self._on_malformed(record.message_id, record.body or "", error)

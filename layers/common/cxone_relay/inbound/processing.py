@@ -201,13 +201,16 @@ class InboundProcessor:
     def upsert_tickets(self, results: dict[str, dict[str, Any]], budget: TimeBudget) -> set[str]:
         """One batch upsert for every routed message of the batch; returns the SQS message ids
         whose tickets did not land, so only those records come back."""
-        record_of: dict[str, str] = {}
+        # The same message can arrive twice in one batch (published twice, then redelivered):
+        # upsert its ticket once, and fail or succeed every record that carried it.
+        records_of: dict[str, list[str]] = {}
         tickets: list[dict[str, Any]] = []
         for record_id, result in results.items():
             ticket = result.get("ticket")
             if ticket:
-                record_of[ticket["id"]] = record_id
-                tickets.append(ticket)
+                if ticket["id"] not in records_of:
+                    tickets.append(ticket)
+                records_of.setdefault(ticket["id"], []).append(record_id)
         if not tickets:
             return set()
         failed: set[str] = set()
@@ -220,7 +223,7 @@ class InboundProcessor:
                         AuditEvent(WORKFLOW, subject, "ticket_upserted", "ok", details={"ticket": ticket_id})
                     )
                 else:
-                    failed.add(record_of[ticket_id])
+                    failed.update(records_of[ticket_id])
                     events.append(
                         AuditEvent(
                             WORKFLOW,
