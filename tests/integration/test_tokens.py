@@ -279,8 +279,26 @@ def test_a_holder_that_never_delivers_delays_but_does_not_block(stack, cxone_sim
     gateway = new_container(cxone_sim.url, clock, sleeper=waits.append)
     gateway.tokens.get(gateway.settings.primary_environment, budget())
 
-    assert sum(waits) == pytest.approx(5.0)  # the configured wait, then it fetches itself
+    assert sum(waits) == pytest.approx(10.5)  # as long as the lease lasts, then it fetches itself
     assert len(token_requests(cxone_sim)) == 1
+
+
+def test_a_lease_given_up_without_a_token_is_taken_over(stack, cxone_sim):
+    clock = Clock()
+    holder = TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="failed-fetch")
+    assert holder.acquire("primary")
+    waits: list[float] = []
+
+    def holder_gives_up(seconds: float) -> None:
+        waits.append(seconds)
+        holder.release("primary")  # its fetch failed; nothing reaches SSM
+
+    gateway = new_container(cxone_sim.url, clock, sleeper=holder_gives_up)
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert waits == [0.25]  # took the lease at the first poll instead of waiting out the lease
+    assert len(token_requests(cxone_sim)) == 1
+    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="next").acquire("primary")
 
 
 def test_a_lapsed_lease_is_taken_over_without_waiting(stack, cxone_sim):
@@ -295,15 +313,33 @@ def test_a_lapsed_lease_is_taken_over_without_waiting(stack, cxone_sim):
 
 
 def test_the_lease_is_released_after_a_fetch(stack, cxone_sim):
-    clock = Clock()
+    clock = Clock()  # never advances: the lease cannot lapse by time in this test
     first = new_container(cxone_sim.url, clock)
     first.tokens.get(first.settings.primary_environment, budget())
-    clock.now += 3600  # the token expires; a second container must be free to fetch at once
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")
 
-    second = new_container(cxone_sim.url, clock)
+    second = new_container(cxone_sim.url, clock)  # would wait (and fail) if the lease were still held
     second.tokens.get(second.settings.primary_environment, budget())
 
     assert len(token_requests(cxone_sim)) == 2
+
+
+def test_the_token_is_in_ssm_before_the_lease_is_released(stack, cxone_sim):
+    clock = Clock()
+    gateway = new_container(cxone_sim.url, clock)
+    seen_at_release: list[str | None] = []
+    lease = gateway.tokens._lease
+    release = lease.release
+
+    def checking_release(environment_name: str) -> None:
+        stored = SsmTokenCache(boto3.client("ssm"), PREFIX).load(environment_name)
+        seen_at_release.append(stored.value if stored else None)
+        release(environment_name)
+
+    lease.release = checking_release
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert seen_at_release == [token.value]
 
 
 def test_concurrent_cold_containers_make_one_token_request(stack, cxone_sim):

@@ -230,7 +230,9 @@ class TokenProvider:
         clock: Callable[[], float] = time.time,
         lease: TokenLease | None = None,
         sleeper: Callable[[float], None] = time.sleep,
-        lease_wait_seconds: float = 5.0,
+        # As long as a lease lasts: a holder's fetch (discovery + token, each with its timeouts)
+        # may take most of it, and giving up earlier is exactly the stampede the lease prevents.
+        lease_wait_seconds: float = 10.5,
         lease_poll_seconds: float = 0.25,
     ) -> None:
         self._fetcher = fetcher
@@ -285,35 +287,42 @@ class TokenProvider:
     ) -> AccessToken:
         leased = self._lease is None or self._lease.acquire(environment.name)
         if not leased:
-            shared = self._wait_for_shared(environment, budget, rejected)
+            shared, leased = self._wait_for_holder(environment, budget, rejected)
             if shared is not None:
                 self._memory[environment.name] = shared
                 return shared
-            logger.warning(
-                "token lease holder did not deliver; fetching", extra={"environment": environment.name}
-            )
+            if not leased:
+                logger.warning(
+                    "token lease still held; fetching anyway", extra={"environment": environment.name}
+                )
         try:
             token = self._fetcher.fetch(environment, budget)
+            self._memory[environment.name] = token
+            # Shared before the lease goes, so whoever takes the lease next finds it in SSM.
+            self._cache.save(environment.name, token)
         except UpstreamError:
             self._memory.pop(environment.name, None)
             raise
         finally:
             if leased and self._lease is not None:
                 self._lease.release(environment.name)
-        self._memory[environment.name] = token
-        self._cache.save(environment.name, token)
         logger.info("fetched CXone access token", extra={"environment": environment.name})
         return token
 
-    def _wait_for_shared(
+    def _wait_for_holder(
         self, environment: CxoneEnvironment, budget: TimeBudget, rejected: str | None
-    ) -> AccessToken | None:
-        """Another container is fetching: poll SSM for its token, within the wait and the budget."""
+    ) -> tuple[AccessToken | None, bool]:
+        """Another container holds the lease: poll SSM for its token until the lease would have
+        lapsed (or our budget ends), taking the lease over if the holder gives it up unfulfilled.
+        Returns (its token, None) or (None, whether we now hold the lease)."""
+        assert self._lease is not None
         waited = 0.0
         while waited + self._lease_poll <= min(self._lease_wait, budget.usable_seconds()):
             self._sleep(self._lease_poll)
             waited += self._lease_poll
             shared = self._cache.load(environment.name)
             if shared is not None and shared.value != rejected and self._fresh(shared):
-                return shared
-        return None
+                return shared, False
+            if self._lease.acquire(environment.name):
+                return None, True
+        return None, False
