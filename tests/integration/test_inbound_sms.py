@@ -362,6 +362,11 @@ def test_a_cxone_400_ends_in_the_dlq_with_an_audit_record(inbound):
     assert dead["id"] == "msg-bad"
     failures = [a for a in inbound.audit_actions("msg-bad") if a[0] == "cxone_failed"]
     assert failures == [("cxone_failed", "permanent_failure")] * max_receive
+    [first_failure, *_] = [r for r in inbound.audit("msg-bad") if r["action"] == "cxone_failed"]
+    assert first_failure["details"]["status"] == 400
+    assert first_failure["details"]["errors"] and all(
+        set(e) == {"field", "errorCode"} for e in first_failure["details"]["errors"]
+    )
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
 
 

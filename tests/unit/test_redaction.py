@@ -58,6 +58,13 @@ def test_exception_text_is_redacted(captured_logs):
         ("call 14155552671 now", "call ***2671 now"),
         ("phone:14155552671", "phone:***2671"),
         ("uk:447911123456:mobile", "uk:***3456:mobile"),  # 12 digits between colons, but no ARN
+        ("Call 4155552671.", "Call ***2671."),
+        ("07700 900123", "***0123"),
+        ("06 12 34 56 78", "***5678"),
+        ("020 7946 0958", "***0958"),
+        ("+44 (0)20 7946 0958", "***0958"),
+        ("415 5552671", "***2671"),
+        ("(020) 7946-0958 today", "***0958 today"),
     ],
 )
 def test_number_formats_are_masked(text, expected):
@@ -73,6 +80,11 @@ def test_number_formats_are_masked(text, expected):
         "batch of 25 records",
         "id 9f1c-44",
         "arn:aws:lambda:us-east-1:123456789012:function:cxone-relay-dev-sms-ingest",
+        "2026-11-24 14:23:54,736+0000",
+        "took 1179.72642299992 ms",
+        "from 127.0.0.1:3000",
+        "queue depth 12 of 100",
+        "v1.2.3 build 20261124",
     ],
 )
 def test_ordinary_text_is_left_alone(text):

@@ -1,9 +1,12 @@
 """The audit trail: append-only records of every decision, with no raw phone numbers.
 
-Each record's key is (subject, time#sequence#action#random), so two records never share a key; a put is
-conditional on the key being new, so nothing, not even a bug, can overwrite history. Batches go
-through BatchWriteItem (25 per call, the DynamoDB limit) and unprocessed items are retried with
-backoff; an audit write that still fails raises, so the record is retried rather than lost.
+Each record's key is (subject, time#sequence#action#random), so two records never share a key.
+A single put is conditional on the key being new, so it cannot replace history. Batches go
+through BatchWriteItem (25 per call, the DynamoDB limit), which cannot carry a condition; there
+the unique key is the guarantee (millisecond, per-container sequence and 48 random bits), and the
+functions' IAM grants only PutItem and BatchWriteItem, never UpdateItem or DeleteItem.
+Unprocessed items are retried with backoff; a write that still fails raises, so the record is
+retried rather than lost.
 """
 
 from __future__ import annotations

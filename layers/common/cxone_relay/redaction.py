@@ -15,12 +15,16 @@ from typing import Any
 
 MASK = "***"
 
-# International numbers: "+" then 7-15 digits, allowing one separator between digits.
-_INTERNATIONAL = re.compile(r"\+\d(?:[\s().-]?\d){6,14}")
-# National numbers written with separators: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
-_NATIONAL = re.compile(r"(?<!\w)\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\w)")
+# International numbers: "+" then 7-15 digits, up to two separators between digits ("+44 (0)20 ...").
+_INTERNATIONAL = re.compile(r"\+\d(?:[\s().-]{0,2}\d){6,14}")
+# US-style national numbers: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
+_NATIONAL = re.compile(r"(?<!\w)\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\w|\.\d)")
+# Other groupings (06 12 34 56 78, 020 7946 0958, 07700 900123): digit groups split by spaces,
+# hyphens or parentheses; the replacement keeps it unless it holds 9-15 digits and is no date.
+_GROUPED = re.compile(r"(?<![\w+.:/-])\(?\d[\d \t()-]{6,24}\d(?!\w|\.\d)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Bare digit runs long enough to be a subscriber number (CXone DNC records are digits only).
-_BARE_DIGITS = re.compile(r"(?<![\w.])\d{10,15}(?![\w.])")
+_BARE_DIGITS = re.compile(r"(?<![\w.])\d{10,15}(?!\w|\.\d)")
 _ARN_BEFORE_ACCOUNT = re.compile(r"arn:[\w-]+:[\w-]+:[\w-]*:$")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}")
@@ -61,9 +65,17 @@ def _bare_digits(match: re.Match[str]) -> str:
     return _last_four(match)
 
 
+def _grouped(match: re.Match[str]) -> str:
+    digits = sum(char.isdigit() for char in match.group(0))
+    if not 9 <= digits <= 15 or _DATE.search(match.group(0)):
+        return match.group(0)
+    return _last_four(match)
+
+
 def mask_phone_numbers(text: str) -> str:
     text = _INTERNATIONAL.sub(_last_four, text)
     text = _NATIONAL.sub(_last_four, text)
+    text = _GROUPED.sub(_grouped, text)
     return _BARE_DIGITS.sub(_bare_digits, text)
 
 

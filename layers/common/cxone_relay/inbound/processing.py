@@ -74,7 +74,14 @@ class InboundProcessor:
                     f"{exc.service}_failed",
                     "retry" if exc.retryable else "permanent_failure",
                     reason=str(exc),
-                    details={"status": exc.status, "errors": exc.details[:5]},
+                    # CXone's field and code only: its free-text message may echo the number.
+                    details={
+                        "status": exc.status,
+                        "errors": [
+                            {"field": e.get("field"), "errorCode": e.get("errorCode")}
+                            for e in exc.details[:5]
+                        ],
+                    },
                 )
             )
             logger.warning(
