@@ -402,3 +402,42 @@ def test_a_ticketing_outage_fails_only_ticketed_records_and_cxone_is_not_called_
 
     assert [t["external_id"] for t in inbound.ticketing.tickets()] == ["msg-a"]
     assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
+
+
+# Metrics -----------------------------------------------------------------------------------
+
+
+def emf_metrics(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, its dimensions) for every EMF metric printed."""
+    found = []
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            dimensions = {name: document[name] for names in directive["Dimensions"] for name in names}
+            found.extend((metric["Name"], dimensions) for metric in directive["Metrics"])
+    return found
+
+
+def test_the_workflow_emits_its_metrics(inbound, capsys):
+    inbound.post(sms("msg-m1", "There is a wrong charge on my invoice"))
+    inbound.post(sms("msg-m2", "Hola, necesito ayuda con la factura del mes pasado"))
+    inbound.post(sms("msg-m3", "STOP"))
+    inbound.post(sms("msg-m4", "Free lottery winner"))
+    inbound.post(sms("msg-m5", "hello", opt_in=False))
+    inbound.drain()
+
+    # Both handlers share this test process, so the `service` dimension (per function in Lambda,
+    # from POWERTOOLS_SERVICE_NAME) is left out of the comparison.
+    metrics = [
+        (name, {k: v for k, v in dims.items() if k != "service"})
+        for name, dims in emf_metrics(capsys.readouterr().out)
+    ]
+    names = {name for name, _ in metrics}
+    assert {"MessagesIngested", "CxoneLatency", "TicketsUpserted", "ColdStart"} <= names
+    assert ("MessagesRejected", {"reason": "spam"}) in metrics
+    assert ("MessagesRejected", {"reason": "no consent"}) in metrics
+    routed = [dims for name, dims in metrics if name == "MessagesRouted"]
+    assert {(d["category"], d["language"]) for d in routed} == {("billing", "en"), ("general", "es")}
+    assert ("KeywordActions", {"action": "opt_out"}) in metrics
