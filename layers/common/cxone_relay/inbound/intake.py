@@ -88,19 +88,7 @@ class InboundIntake:
     def _reject(
         self, message_id: str, sender: str, reason: str, correlation_id: str | None, rule: str | None = None
     ) -> None:
-        self._audit.record(
-            AuditEvent(
-                workflow=WORKFLOW,
-                subject=message_id,
-                action="rejected",
-                outcome="rejected",
-                reason=reason,
-                phone=sender,
-                details={"rule": rule} if rule else {},
-                correlation_id=correlation_id,
-            )
-        )
-        count("MessagesRejected", reason=reason)
+        self._record_rejection(message_id, reason, {"rule": rule} if rule else {}, sender, correlation_id)
         logger.info(
             "inbound message rejected", extra={"message_id": message_id, "reason": reason, "rule": rule}
         )
@@ -124,6 +112,16 @@ class InboundIntake:
 
     def audit_invalid(self, subject: str, reason: str, problems: list[FieldProblem]) -> None:
         """Requests refused at validation are audited too (no number: it may be what was invalid)."""
+        self._record_rejection(subject, reason, {"fields": [f"{p.field}: {p.message}" for p in problems]})
+
+    def _record_rejection(
+        self,
+        subject: str,
+        reason: str,
+        details: dict[str, Any],
+        phone: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         self._audit.record(
             AuditEvent(
                 workflow=WORKFLOW,
@@ -131,7 +129,9 @@ class InboundIntake:
                 action="rejected",
                 outcome="rejected",
                 reason=reason,
-                details={"fields": [f"{p.field}: {p.message}" for p in problems]},
+                phone=phone,
+                details=details,
+                correlation_id=correlation_id,
             )
         )
         count("MessagesRejected", reason=reason)
