@@ -435,7 +435,7 @@ def test_the_workflow_emits_its_metrics(inbound, capsys):
         for name, dims in emf_metrics(capsys.readouterr().out)
     ]
     names = {name for name, _ in metrics}
-    assert {"MessagesIngested", "CxoneLatency", "TicketsUpserted", "ColdStart"} <= names
+    assert {"MessagesIngested", "CxoneLatency", "TicketsUpserted"} <= names
     assert ("MessagesRejected", {"reason": "spam"}) in metrics
     assert ("MessagesRejected", {"reason": "no consent"}) in metrics
     routed = [dims for name, dims in metrics if name == "MessagesRouted"]
