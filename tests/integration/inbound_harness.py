@@ -61,9 +61,10 @@ class InboundHarness:
 
     # API -------------------------------------------------------------------------------------
 
-    def post(self, body: dict | str) -> tuple[int, dict]:
+    def post(self, body: dict | str, content_type: str | None = "application/json") -> tuple[int, dict]:
         text = body if isinstance(body, str) else json.dumps(body)
-        event = api_gateway_event("POST", "/sms/inbound", text, {"content-type": "application/json"})
+        headers = {"Content-Type": content_type} if content_type else {}
+        event = api_gateway_event("POST", "/sms/inbound", text, headers)
         response = self.ingest.lambda_handler(event, LocalLambdaContext("sms-ingest", 10))
         return response["statusCode"], json.loads(response["body"])
 

@@ -67,6 +67,19 @@ def test_opt_in_may_be_spelled_camel_case(inbound):
     assert inbound.post(payload)[0] == 202
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_is_read_whatever_content_type_it_is_labelled(inbound, content_type):
+    assert inbound.post(sms("msg-ct"), content_type=content_type) == (
+        202,
+        {"status": "queued", "id": "msg-ct"},
+    )
+
+
+def test_a_form_encoded_body_is_400_malformed_json(inbound):
+    status, body = inbound.post("id=msg-f&body=hi", content_type="application/x-www-form-urlencoded")
+    assert (status, body["error"]) == (400, "malformed_json")
+
+
 def test_malformed_json_is_400_and_audited(inbound):
     status, body = inbound.post('{"id": "msg-1", "body": ')
     assert status == 400
