@@ -3,7 +3,6 @@ Lambda context whose remaining time counts down for real."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -109,7 +108,3 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
 
 def sqs_event(messages: list[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     return {"Records": [sqs_record(message, queue_arn) for message in messages]}
-
-
-def json_body(response: Mapping[str, Any]) -> Any:
-    return json.loads(response["body"]) if response.get("body") else None

@@ -6,19 +6,13 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from local.handlers import load_handler_module
 from local.provision import Provisioned, provision
-
-ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["load_handler_module"]
 
 SIM_CREDENTIALS = {
     "client_id": "relay-client",
@@ -99,10 +93,6 @@ def stack(aws: None) -> Provisioned:
     )
 
 
-def function_env(stack: Provisioned, function_id: str, **overrides: str) -> dict[str, str]:
-    return stack.function_environment(function_id) | overrides
-
-
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything the shared logger writes, through its own (redacting) formatter."""
@@ -117,17 +107,3 @@ def captured_logs() -> Iterator[io.StringIO]:
     yield stream
     logger.setLevel(previous_level)
     logger._logger.removeHandler(handler)
-
-
-def sqs_messages(queue_url: str, max_messages: int = 10) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    received: list[dict[str, Any]] = []
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not batch:
-            return received
-        received.extend(batch)
-        if len(received) >= 1000:
-            return received

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from local.stack import STATE_FILE
+from local.template import ROOT
+
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
@@ -48,7 +50,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         # Our own interpreter and module, no shell and no outside input.
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
-        state = _wait_for_state(state_dir / "stack.json", process, log_path)
+        state = _wait_for_state(state_dir / STATE_FILE, process, log_path)
         state["startup_seconds"] = round(time.monotonic() - started, 2)
         yield state
     finally:

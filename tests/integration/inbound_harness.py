@@ -11,9 +11,10 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from local.events import LocalLambdaContext, api_gateway_event
+from local.handlers import load_handler_module
 from local.poller import DeliveryResult, QueuePoller
 from local.provision import Provisioned
-from tests.conftest import cxone_environments, load_handler_module
+from tests.conftest import cxone_environments
 
 _deserializer = TypeDeserializer()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from local.provision import provision
+from local.runtime import free_ports
 from local.template import ROOT
 
 MEASURE_HANDLER = """
@@ -36,15 +36,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "heavy": []}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_server():
-    port = _free_port()
+    [port] = free_ports(1)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxone_relay.phone import InvalidPhoneNumber, digits_only, normalise_e164
+from cxone_relay.phone import InvalidPhoneNumber, normalise_e164
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,3 @@ def test_invalid_numbers_say_why(raw, reason):
     with pytest.raises(InvalidPhoneNumber) as caught:
         normalise_e164(raw, "US")
     assert caught.value.reason == reason
-
-
-def test_digits_only_strips_plus():
-    assert digits_only("+14155552671") == "14155552671"

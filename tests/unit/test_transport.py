@@ -16,6 +16,7 @@ import pytest
 
 from cxone_relay.errors import PermanentUpstreamError, RetryableUpstreamError, UnauthorizedError
 from cxone_relay.transport import IDEMPOTENCY_HEADER, RetryingHttp, RetryPolicy, TimeBudget, response_json
+from local.runtime import free_ports
 
 DISCOVERY = "/.well-known/openid-configuration"
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -156,9 +157,7 @@ def test_a_retry_after_longer_than_the_budget_is_not_waited_for(cxone_sim):
 
 def test_connection_errors_are_retried_then_reported_retryable():
     clock = FakeClock()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    [closed_port] = free_ports(1)  # free now, so nothing listens there
 
     with pytest.raises(RetryableUpstreamError, match="ConnectionError"):
         transport(clock, max_attempts=3).request("GET", f"http://127.0.0.1:{closed_port}/x", budget(clock))

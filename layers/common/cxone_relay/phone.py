@@ -44,8 +44,3 @@ def normalise_e164(raw: str, default_region: str = "US") -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("not a valid number for its country")
     return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-
-
-def digits_only(e164: str) -> str:
-    """CXone DNC records take the number as digits only (no +)."""
-    return e164.lstrip("+")

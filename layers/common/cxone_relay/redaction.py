@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import re
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 MASK = "***"
@@ -126,6 +125,3 @@ class PhoneHasher:
 
     def fingerprint(self, e164: str) -> str:
         return hmac.new(self._key, e164.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def fingerprints(self, numbers: Iterable[str]) -> list[str]:
-        return [self.fingerprint(number) for number in numbers]

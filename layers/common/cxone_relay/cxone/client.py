@@ -281,6 +281,3 @@ class CxoneGateway:
             return self._clients[name]
         except KeyError:
             raise ConfigurationError(f"no CXone environment named {name!r}") from None
-
-    def all_clients(self) -> list[CxoneClient]:
-        return list(self._clients.values())
