@@ -138,16 +138,6 @@ class Demo:
                 bodies[message["MessageId"]] = json.loads(message["Body"])
         return list(bodies.values())
 
-    def queue_depth(self, queue_id: str) -> int:
-        sqs = self.stack.boto3_session_client("sqs")
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=self.stack.provisioned.queues[queue_id],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
-
 
 def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list[str]]:
     """Lines to print, and the accepted ids that are unaccounted for."""
@@ -188,7 +178,7 @@ def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list
             unaccounted.append(message_id)
 
     dead_ids = ", ".join(sorted(dead)) or "none"
-    opt_outs_waiting = demo.queue_depth("OptOutQueue")
+    opt_outs_waiting = demo.stack.queue_depth("OptOutQueue")
     lines = [
         "Inbound SMS",
         f"  requests sent          {len(scenario)}",

@@ -188,6 +188,10 @@ class LocalStack:
             report[queue_id] = entry
         return report
 
+    def queue_depth(self, queue_id: str) -> int:
+        """Messages in a queue, visible, in flight or delayed."""
+        return sum(_depth(self._sqs, self._require_provisioned().queues[queue_id]).values())
+
     def wait_until_drained(
         self, timeout: float = 60.0, interval: float = 0.25, settled_polls: int = 3
     ) -> bool:
@@ -195,11 +199,10 @@ class LocalStack:
         for `settled_polls` polls in a row: one empty poll can fall between a failed record's
         return and its next receive."""
         consumed = {source.queue_id for source in self.template.queue_sources()}
-        urls = [self._require_provisioned().queues[queue_id] for queue_id in consumed]
         deadline = time.monotonic() + timeout
         empty_in_a_row = 0
         while time.monotonic() < deadline:
-            pending = sum(sum(_depth(self._sqs, url).values()) for url in urls)
+            pending = sum(self.queue_depth(queue_id) for queue_id in consumed)
             empty_in_a_row = empty_in_a_row + 1 if pending == 0 else 0
             if empty_in_a_row >= settled_polls:
                 return True
