@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cxone_relay.api import FieldProblem, build_resolver, error_responses, read_body_as_json
+from cxone_relay.api import FieldProblem, build_resolver, error_responses
 from cxone_relay.audit import AuditWriter
 from cxone_relay.idempotency import Idempotency
 from cxone_relay.inbound.config import IngestSettings
@@ -97,4 +97,4 @@ def receive_inbound_sms(message: Annotated[InboundSmsRequest, Body()]) -> Respon
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register(context)
-    return app.resolve(read_body_as_json(event), context)
+    return app.resolve(event, context)

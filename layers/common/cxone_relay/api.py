@@ -7,7 +7,7 @@ never a 500 that leaves the caller guessing whether it was queued.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,14 +66,14 @@ class FieldInvalid(Exception):
         self.problems = problems
 
 
-def read_body_as_json(event: dict[str, Any]) -> dict[str, Any]:
+def read_body_as_json(event: Mapping[str, Any]) -> dict[str, Any]:
     """Our endpoints only speak JSON, but webhook senders label it variously (text/plain, none,
     form-encoded by default in curl); the validating resolver would then parse a form and report
     every field missing. Declaring the body JSON gives a valid body its 202 and anything else a
     clear 400 for malformed JSON."""
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
     multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
-    return event | {
+    return dict(event) | {
         "headers": headers | {"content-type": content_types.APPLICATION_JSON},
         "multiValueHeaders": multi | {"content-type": [content_types.APPLICATION_JSON]},
     }
@@ -101,10 +101,17 @@ def validation_problems(error: RequestValidationError) -> tuple[bool, list[Field
 RejectionHook = Callable[[str, list[FieldProblem]], None]
 
 
+class JsonRestResolver(APIGatewayRestResolver):
+    """The validating resolver, reading every request body as JSON (see read_body_as_json)."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        return super().resolve(read_body_as_json(event), context)
+
+
 def build_resolver(on_invalid: RejectionHook | None = None) -> APIGatewayRestResolver:
     """A validating REST resolver with the shared error mapping. `on_invalid(reason, problems)`
     lets the workflow audit requests refused at validation."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = JsonRestResolver(enable_validation=True)
 
     def invalid(reason: str, problems: list[FieldProblem]) -> None:
         if on_invalid is not None:
