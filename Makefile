@@ -24,6 +24,7 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/re
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=layers/common:. $(BIN)/lint-imports
 	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
 format: setup
@@ -39,8 +40,11 @@ test: lint typecheck
 unit: setup
 	$(BIN)/pytest tests/unit -n 2
 
+# SAM CLI's build cannot read Fn::ForEach yet (aws-sam-cli#5647): build the template as
+# local/template.py expands it, the way CloudFormation's LanguageExtensions would.
 build: setup
-	$(BIN)/sam build --template template.yaml
+	$(BIN)/python -m local.template expand .aws-sam/template.expanded.yaml
+	$(BIN)/sam build --template .aws-sam/template.expanded.yaml --base-dir .
 
 serve: setup
 	$(BIN)/python -m local.stack

@@ -16,13 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from boto3.dynamodb.types import TypeDeserializer
 
+from local.builders import audit_records, inbound_sms, peek_bodies
 from local.stack import LocalStack
-
-SENDER = "+14155552671"
-OUR_NUMBER = "+14155550100"
-_deserializer = TypeDeserializer()
 
 
 @dataclass
@@ -37,22 +33,12 @@ class Sent:
         return self.payload.get("id") if isinstance(self.payload, dict) else None
 
 
-def sms(
-    message_id: str, body: str, *, opt_in: bool = True, sender: str = SENDER, minute: int = 0
-) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "from": sender,
-        "to": OUR_NUMBER,
-        "body": body,
-        "opt_in": opt_in,
-        "timestamp": f"2026-11-24T12:{minute:02d}:00Z",
-    }
-
-
 def inbound_scenario(run: str) -> list[Sent]:
     def mid(name: str) -> str:
         return f"demo-{run}-{name}"
+
+    def sms(message_id: str, body: str, **fields: Any) -> dict[str, Any]:
+        return inbound_sms(message_id, body, **fields)
 
     return [
         Sent("billing (en)", sms(mid("billing"), "Hi, I was charged twice on my last invoice")),
@@ -73,7 +59,7 @@ def inbound_scenario(run: str) -> list[Sent]:
         Sent(
             "STOP (no consent needed)", sms(mid("stop"), "STOP please", opt_in=False, sender="+14155552673")
         ),
-        Sent("START", sms(mid("start"), "START", sender="+14155552674", minute=5)),
+        Sent("START", sms(mid("start"), "START", sender="+14155552674")),
         Sent("HELP", sms(mid("help"), "HELP", opt_in=False, sender="+14155552675")),
         Sent("CXone refuses it (400)", sms(mid("poison"), "Please check my refund status")),
         Sent("spam", sms(mid("spam"), "Winner notification: you won a FREE LOTTERY, act now!")),
@@ -116,27 +102,14 @@ class Demo:
     # Reading back ------------------------------------------------------------------------------
 
     def audit_records(self) -> list[dict[str, Any]]:
-        dynamodb = self.stack.boto3_session_client("dynamodb")
-        table = self.stack.provisioned.tables["AuditTable"]
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": table}
-        while True:
-            page = dynamodb.scan(**kwargs)
-            items.extend({k: _deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return audit_records(
+            self.stack.boto3_session_client("dynamodb"), self.stack.resources().tables["AuditTable"]
+        )
 
     def dead_letters(self, dlq_id: str) -> list[dict[str, Any]]:
-        sqs = self.stack.boto3_session_client("sqs")
-        url = self.stack.provisioned.queues[dlq_id]
-        bodies: dict[str, dict[str, Any]] = {}
-        for _ in range(5):
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
-                "Messages", []
-            ):
-                bodies[message["MessageId"]] = json.loads(message["Body"])
-        return list(bodies.values())
+        return peek_bodies(
+            self.stack.boto3_session_client("sqs"), self.stack.resources().queues[dlq_id], rounds=5
+        )
 
 
 def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,5 +106,5 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
-def sqs_event(messages: list[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
+def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     return {"Records": [sqs_record(message, queue_arn) for message in messages]}

@@ -97,7 +97,7 @@ def _invoke_locally(function_id: str, event: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.invoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("function_id", help="logical id of a function in template.yaml")
-    parser.add_argument("event_file", type=Path, help="JSON event, e.g. events/sms-ingest-api.json")
+    parser.add_argument("event_file", type=Path, help="JSON event, e.g. events/inbound-sms-api.json")
     args = parser.parse_args(argv)
     # Logs go to stderr so stdout holds only the result.
     logging.basicConfig(level=logging.INFO, format="%(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)

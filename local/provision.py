@@ -62,9 +62,12 @@ def provision(
     session = session or boto3.Session(region_name=LOCAL_REGION)
     clients: dict[str, Any] = {}
 
+    # Typed Any on purpose: boto3-stubs types clients per literal service name only.
+    make_client: Any = session.client
+
     def client(service: str) -> Any:
         if service not in clients:
-            clients[service] = session.client(service, region_name=LOCAL_REGION, endpoint_url=endpoint_url)
+            clients[service] = make_client(service, region_name=LOCAL_REGION, endpoint_url=endpoint_url)
         return clients[service]
 
     refs: dict[str, str] = {}

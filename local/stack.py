@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local.builders import queue_depth
 from local.front import LocalFront, schedule_triggers
 from local.poller import QueuePoller
 from local.provision import Provisioned, provision
@@ -54,11 +55,6 @@ MAX_LOCAL_BATCHING_WINDOW = 1.0
 IDLE_SLEEP_SECONDS = 0.1
 ERROR_SLEEP_SECONDS = 1.0
 POLLER_JOIN_SECONDS = 5.0
-QUEUE_ATTRIBUTES = [
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-]
 
 
 class LocalStack:
@@ -176,8 +172,8 @@ class LocalStack:
 
     def queue_report(self) -> dict[str, Any]:
         """Depth of every queue of the template, keyed by logical id."""
-        provisioned = self._require_provisioned()
-        depths = {queue_id: _depth(self._sqs, url) for queue_id, url in provisioned.queues.items()}
+        provisioned = self.resources()
+        depths = {queue_id: queue_depth(self._sqs, url) for queue_id, url in provisioned.queues.items()}
         report: dict[str, Any] = {}
         for queue_id, url in provisioned.queues.items():
             entry: dict[str, Any] = {"url": url, **depths[queue_id]}
@@ -190,7 +186,7 @@ class LocalStack:
 
     def queue_depth(self, queue_id: str) -> int:
         """Messages in a queue, visible, in flight or delayed."""
-        return sum(_depth(self._sqs, self._require_provisioned().queues[queue_id]).values())
+        return sum(queue_depth(self._sqs, self.resources().queues[queue_id]).values())
 
     def wait_until_drained(
         self, timeout: float = 60.0, interval: float = 0.25, settled_polls: int = 3
@@ -231,7 +227,7 @@ class LocalStack:
             self._started.append(simulator.stop)
 
     def _start_runtimes(self) -> None:
-        provisioned = self._require_provisioned()
+        provisioned = self.resources()
         for function_id in self.template.function_ids():
             runtime = FunctionRuntime(function_spec(provisioned, function_id, self.urls))
             self.runtimes[function_id] = runtime
@@ -242,7 +238,7 @@ class LocalStack:
                 future.result()
 
     def _start_front(self) -> None:
-        provisioned = self._require_provisioned()
+        provisioned = self.resources()
         front = LocalFront(
             backend=self,
             routes=self.template.api_routes(),
@@ -255,7 +251,7 @@ class LocalStack:
         self._started.append(front.stop)
 
     def _start_pollers(self) -> None:
-        provisioned = self._require_provisioned()
+        provisioned = self.resources()
         self._stopping.clear()
         for source in self.template.queue_sources():
             poller = QueuePoller(
@@ -328,22 +324,11 @@ class LocalStack:
         os.replace(temporary, target)
         self._state_file = target
 
-    def _require_provisioned(self) -> Provisioned:
+    def resources(self) -> Provisioned:
+        """What the stack created from template.yaml (queue urls, table names, secret arns)."""
         if self.provisioned is None:
             raise RuntimeError("the local stack is not started")
         return self.provisioned
-
-
-def _depth(sqs: Any, url: str) -> dict[str, int]:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=QUEUE_ATTRIBUTES)["Attributes"]
-    depth = {
-        "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
-        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    }
-    delayed = int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
-    if delayed:
-        depth["delayed"] = delayed
-    return depth
 
 
 def _api_stage(template: Template, provisioned: Provisioned) -> str:
@@ -371,7 +356,7 @@ def summary(stack: LocalStack) -> str:
         key = ", api key" if route.api_key_required else ""
         lines.append(f"  Route       {route.method} {route.path} -> {route.function_id}{key}")
     lines.append(f"  Functions   {', '.join(stack.runtimes)}")
-    for queue_id in stack._require_provisioned().queues:
+    for queue_id in stack.resources().queues:
         source = consumers.get(queue_id)
         consumer = f" -> {source.function_id} (batch {source.batch_size})" if source else " (no consumer)"
         lines.append(f"  Queue       {queue_id}{consumer}")

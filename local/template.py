@@ -1,18 +1,24 @@
 """template.yaml, read once and resolved: the single source of truth for the local stack and tests.
 
 Tests and `make serve` create resources, pick environment variables, API routes and queue event
-sources from here, so nothing local can drift from what deploys.
+sources from here, so nothing local can drift from what deploys. The template's Fn::ForEach loops
+(AWS::LanguageExtensions) are expanded here the way CloudFormation expands them; `make build`
+builds that expansion, because SAM CLI's own build cannot read Fn::ForEach yet.
+
+    python -m local.template expand OUT.yaml
 """
 
 from __future__ import annotations
 
+import copy
 import re
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from samcli.yamlhelper import yaml_parse
+from samcli.yamlhelper import yaml_dump, yaml_parse
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -137,9 +143,78 @@ def _attr_target(value: Any) -> str:
     raise ValueError(f"cannot tell which queue {value!r} names")
 
 
+FOR_EACH = "Fn::ForEach::"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+
+
+def expand_for_each(body: dict[str, Any]) -> dict[str, Any]:
+    """The template with every Fn::ForEach loop replaced by what it stamps out, and the
+    LanguageExtensions transform dropped (nothing else of it is used)."""
+    expanded = copy.deepcopy(body)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if section in expanded:
+            expanded[section] = _expand_section(expanded[section])
+    transform = expanded.get("Transform")
+    if isinstance(transform, list):
+        remaining = [name for name in transform if name != LANGUAGE_EXTENSIONS]
+        expanded["Transform"] = remaining[0] if len(remaining) == 1 else remaining
+    return expanded
+
+
+def _expand_section(section: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(FOR_EACH):
+            result[key] = value
+            continue
+        identifier, collection, fragment = value
+        if not isinstance(collection, list) or not all(isinstance(item, str) for item in collection):
+            raise ValueError(f"{key}: only literal lists of strings are supported as collections")
+        for item in collection:
+            stamped = {
+                _substitute(name, identifier, item): _replace(body, identifier, item)
+                for name, body in fragment.items()
+            }
+            for name, body in _expand_section(stamped).items():
+                if name in result:
+                    raise ValueError(f"{key} makes {name} twice")
+                result[name] = body
+    return result
+
+
+def _substitute(text: str, identifier: str, item: str) -> str:
+    """${Id} becomes the item; &{Id} the item with non-alphanumeric characters dropped."""
+    return text.replace("${" + identifier + "}", item).replace(
+        "&{" + identifier + "}", re.sub(r"[^A-Za-z0-9]", "", item)
+    )
+
+
+def _replace(value: Any, identifier: str, item: str) -> Any:
+    if isinstance(value, list):
+        return [_replace(element, identifier, item) for element in value]
+    if not isinstance(value, dict):
+        return value
+    if value == {"Ref": identifier}:
+        return item
+    if set(value) == {"Fn::Sub"}:
+        argument = value["Fn::Sub"]
+        if isinstance(argument, str):
+            text = _substitute(argument, identifier, item)
+            # A Sub with nothing left to substitute is its text (e.g. a logical id in GetAtt).
+            return text if "${" not in text else {"Fn::Sub": text}
+        text, variables = argument
+        return {"Fn::Sub": [_substitute(text, identifier, item), _replace(variables, identifier, item)]}
+    return {
+        _substitute(key, identifier, item) if key.startswith(FOR_EACH) else key: _replace(
+            inner, identifier, item
+        )
+        for key, inner in value.items()
+    }
+
+
 @cache
 def _parsed(path: Path) -> dict[str, Any]:
-    return yaml_parse(path.read_text())
+    return expand_for_each(yaml_parse(path.read_text()))
 
 
 def load_template(path: Path = TEMPLATE_PATH, **parameter_overrides: str) -> Template:
@@ -194,7 +269,7 @@ class Resolver:
             return self.ref(str(arg))
         if key == "Fn::GetAtt":
             logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self.get_att(logical_id, attribute)
+            return self.get_att(str(self.resolve(logical_id)), str(self.resolve(attribute)))
         if key == "Fn::Sub":
             return self._sub(arg)
         if key == "Fn::Join":
@@ -247,3 +322,17 @@ class Resolver:
             return str(self.ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "expand":
+        print("usage: python -m local.template expand OUT.yaml", file=sys.stderr)
+        return 2
+    out = Path(argv[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml_dump(load_template().body))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

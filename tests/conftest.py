@@ -12,6 +12,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from cxone_relay.platform.cxone.tokens import Credentials
+from cxone_relay.platform.settings import CxoneEnvironment, CxoneSettings
 from local.provision import Provisioned, provision
 
 SIM_CREDENTIALS = {
@@ -82,6 +84,31 @@ def cxone_environments(sim_url: str, **overrides: Any) -> str:
     return json.dumps([environment])
 
 
+STATE_TABLE = "cxone-relay-local-StateTable"  # what provision() names the template's StateTable
+TOKEN_PREFIX = "/cxone-relay/test/cxone-token"
+
+
+def cxone_settings(sim_url: str, **environment: Any) -> CxoneSettings:
+    """Settings of a function that calls CXone, pointed at the simulator (one environment)."""
+    return CxoneSettings.from_env(
+        {
+            "STAGE": "test",
+            "AUDIT_TABLE": "audit",
+            "STATE_TABLE": STATE_TABLE,
+            "IDEMPOTENCY_TABLE": "idem",
+            "PII_HASH_KEY_SECRET_ARN": "arn:pii",
+            "CXONE_ENVIRONMENTS": cxone_environments(sim_url, **environment),
+            "CXONE_DEFAULT_CREDENTIALS_SECRET_ARN": "arn:unused",
+            "CXONE_TOKEN_PARAMETER_PREFIX": TOKEN_PREFIX,
+            "TOKEN_REFRESH_MARGIN_SECONDS": "300",
+        }
+    )
+
+
+def sim_credentials(environment: CxoneEnvironment) -> Credentials:
+    return Credentials(**SIM_CREDENTIALS)
+
+
 @pytest.fixture
 def stack(aws: None) -> Provisioned:
     """Every table, queue and secret of template.yaml, created in moto from the template."""
@@ -96,7 +123,7 @@ def stack(aws: None) -> Provisioned:
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything the shared logger writes, through its own (redacting) formatter."""
-    from cxone_relay.observability import logger
+    from cxone_relay.platform.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

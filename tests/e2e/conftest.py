@@ -16,14 +16,13 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from local.builders import SENDER, inbound_sms
 from local.stack import STATE_FILE
 from local.template import ROOT
 
 STARTUP_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
-SENDER = "+14155552671"
-OUR_NUMBER = "+14155550100"
 
 T = TypeVar("T")
 
@@ -88,14 +87,7 @@ def unique_id(prefix: str) -> str:
 
 
 def sms(message_id: str, body: str = "Hi, my invoice is wrong", sender: str = SENDER) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "from": sender,
-        "to": OUR_NUMBER,
-        "body": body,
-        "opt_in": True,
-        "timestamp": "2026-11-24T12:00:00Z",
-    }
+    return inbound_sms(message_id, body, sender=sender)
 
 
 def post_sms(stack: dict[str, Any], body: dict[str, Any], api_key: str | None = None) -> requests.Response:

@@ -181,7 +181,7 @@ def test_local_endpoints(local_stack: dict[str, Any]) -> None:
     assert isinstance(report["InboundSmsQueue"]["dlq_visible"], int)
     assert "dlq" not in report["InboundSmsDLQ"]
 
-    schedule = requests.post(f"{local_stack['api']}/_local/schedules/SmsIngestFunction", timeout=10)
+    schedule = requests.post(f"{local_stack['api']}/_local/schedules/InboundSmsApiFunction", timeout=10)
     assert schedule.status_code == 404
 
 

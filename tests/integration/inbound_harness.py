@@ -1,6 +1,6 @@
 """Drives the inbound workflow through its two handlers, on moto built from template.yaml and the
-CXone and ticketing simulators: POST to sms-ingest, then let the poller feed SQS batches to the
-inbound-sms consumer with Lambda's partial-batch semantics and the queue's own redrive policy."""
+CXone and ticketing simulators: POST to the API function, then let the poller feed SQS batches to
+the consumer with Lambda's partial-batch semantics and the queue's own redrive policy."""
 
 from __future__ import annotations
 
@@ -8,28 +8,19 @@ import json
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 
+from cxone_relay.platform.data.consent import ConsentLedger
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.redaction import PhoneHasher
+from local.builders import audit_records, peek_bodies, queue_depth
 from local.events import LocalLambdaContext, api_gateway_event
 from local.handlers import load_handler_module
 from local.poller import DeliveryResult, QueuePoller
 from local.provision import Provisioned
 from tests.conftest import cxone_environments
 
-_deserializer = TypeDeserializer()
-
-
-def sms(
-    message_id: str = "msg-1", body: str = "Hi, my invoice shows a wrong amount", **overrides: Any
-) -> dict:
-    return {
-        "id": message_id,
-        "from": "+14155552671",
-        "to": "+14155550100",
-        "body": body,
-        "opt_in": True,
-        "timestamp": "2026-11-24T12:00:00Z",
-    } | overrides
+API_FUNCTION = "InboundSmsApiFunction"
+CONSUMER_FUNCTION = "InboundSmsConsumerFunction"
 
 
 class InboundHarness:
@@ -39,18 +30,18 @@ class InboundHarness:
         self.ticketing = ticketing_sim
         self.sqs = boto3.client("sqs")
         self.dynamodb = boto3.client("dynamodb")
-        for name, value in stack.function_environment("SmsIngestFunction").items():
+        for name, value in stack.function_environment(API_FUNCTION).items():
             monkeypatch.setenv(name, value)
-        self.ingest = load_handler_module("sms_ingest")
-        consumer_env = stack.function_environment("InboundSmsFunction") | {
+        self.api = load_handler_module("inbound_sms_api")
+        consumer_env = stack.function_environment(CONSUMER_FUNCTION) | {
             "CXONE_ENVIRONMENTS": cxone_environments(cxone_sim.url),
             "TICKETING_BASE_URL": ticketing_sim.url,
         }
         for name, value in consumer_env.items():
             monkeypatch.setenv(name, value)
-        self.consumer = load_handler_module("inbound_sms")
+        self.consumer = load_handler_module("inbound_sms_consumer")
         self.queue_url = stack.queues["InboundSmsQueue"]
-        source = next(s for s in stack.template.queue_sources() if s.function_id == "InboundSmsFunction")
+        source = next(s for s in stack.template.queue_sources() if s.function_id == CONSUMER_FUNCTION)
         self.poller = QueuePoller(
             self.sqs,
             self.queue_url,
@@ -63,11 +54,15 @@ class InboundHarness:
     # API -------------------------------------------------------------------------------------
 
     def post(self, body: dict | str, content_type: str | None = "application/json") -> tuple[int, dict]:
+        response = self.invoke_api(body, content_type)
+        return response["statusCode"], json.loads(response["body"])
+
+    def invoke_api(self, body: dict | str, content_type: str | None = "application/json") -> dict:
         text = body if isinstance(body, str) else json.dumps(body)
         headers = {"Content-Type": content_type} if content_type else {}
         event = api_gateway_event("POST", "/sms/inbound", text, headers)
-        response = self.ingest.lambda_handler(event, LocalLambdaContext("sms-ingest", 10))
-        return response["statusCode"], json.loads(response["body"])
+        response: dict = self.api.lambda_handler(event, LocalLambdaContext("inbound-sms-api", 10))
+        return response
 
     # Queues ----------------------------------------------------------------------------------
 
@@ -78,19 +73,10 @@ class InboundHarness:
         return self.poller.drain(max_rounds)
 
     def depth(self, queue_id: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.stack.queues[queue_id],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return sum(queue_depth(self.sqs, self.stack.queues[queue_id]).values())
 
     def queued_bodies(self, queue_id: str) -> list[dict]:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.stack.queues[queue_id], MaxNumberOfMessages=10, VisibilityTimeout=0
-        ).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
+        return peek_bodies(self.sqs, self.stack.queues[queue_id])
 
     def redeliver_copy(self, body: dict) -> None:
         """What SQS at-least-once delivery can do: hand the same message over again."""
@@ -99,13 +85,17 @@ class InboundHarness:
     # State -----------------------------------------------------------------------------------
 
     def audit(self, subject: str | None = None) -> list[dict]:
-        items = self.dynamodb.scan(TableName=self.stack.tables["AuditTable"])["Items"]
-        records = [{key: _deserializer.deserialize(value) for key, value in item.items()} for item in items]
-        records.sort(key=lambda record: record["sk"])
-        return [r for r in records if subject is None or r["subject"] == subject]
+        return audit_records(self.dynamodb, self.stack.tables["AuditTable"], subject=subject)
 
     def audit_actions(self, subject: str) -> list[tuple[str, str]]:
         return [(record["action"], record["outcome"]) for record in self.audit(subject)]
+
+    def consent_ledger(self) -> ConsentLedger:
+        """The ledger as the functions see it: the state table and the stack's PII hash key."""
+        key = boto3.client("secretsmanager").get_secret_value(SecretId=self.stack.secrets["PiiHashKeySecret"])
+        return ConsentLedger(
+            DynamoTable(self.dynamodb, self.stack.tables["StateTable"]), PhoneHasher(key["SecretString"])
+        )
 
     def stored_in_cxone(self, channel: str = "sms-channel") -> list[dict]:
         return self.cxone.state()["messages"].get(channel, [])

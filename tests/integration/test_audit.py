@@ -5,8 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from cxone_relay.audit import AuditEvent, AuditRecordExists, AuditWriteFailed, AuditWriter
-from cxone_relay.redaction import PhoneHasher
+from cxone_relay.platform.data.audit import AuditEvent, AuditRecordExists, AuditTrail
+from cxone_relay.platform.data.dynamo import DynamoTable, WriteNotCompleted
+from cxone_relay.platform.redaction import PhoneHasher
 
 
 class CountingClient:
@@ -34,16 +35,14 @@ class CountingClient:
         return self._real.batch_write_item(RequestItems=RequestItems)
 
 
-def writer(stack, client=None, sleeps=None, max_rounds=6) -> AuditWriter:
-    return AuditWriter(
-        stack.tables["AuditTable"],
+def writer(stack, client=None, sleeps=None, max_rounds=6) -> AuditTrail:
+    table = DynamoTable(
         client or boto3.client("dynamodb"),
-        PhoneHasher("test-key"),
-        retention_days=30,
-        clock=lambda: 1_800_000_000.0,
+        stack.tables["AuditTable"],
         sleeper=(sleeps.append if sleeps is not None else lambda _s: None),
-        max_rounds=max_rounds,
+        max_batch_rounds=max_rounds,
     )
+    return AuditTrail(table, PhoneHasher("test-key"), retention_days=30, clock=lambda: 1_800_000_000.0)
 
 
 def all_items(stack) -> list[dict]:
@@ -107,7 +106,7 @@ def test_unprocessed_items_are_retried_until_written(stack):
 
 def test_items_still_unprocessed_after_every_round_raise(stack):
     client = CountingClient(boto3.client("dynamodb"), hold_back_rounds=99, hold_back=3)
-    with pytest.raises(AuditWriteFailed, match="3 audit records"):
+    with pytest.raises(WriteNotCompleted, match="3 items"):
         writer(stack, client, max_rounds=3).record_many([event(n) for n in range(10)])
     assert len(all_items(stack)) == 7
 

@@ -57,11 +57,11 @@ def test_api_handler_import_does_not_load_the_language_detector(moto_server, mon
     provisioned = provision(endpoint_url=moto_server)
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
-        **provisioned.function_environment("SmsIngestFunction"),
+        **provisioned.function_environment("InboundSmsApiFunction"),
         "AWS_ENDPOINT_URL": moto_server,
         "PYTHONPATH": str(ROOT / "layers" / "common"),
     }
-    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "sms_ingest" / "app.py"))
+    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "inbound_sms_api" / "app.py"))
 
     handler_runs = [_run(handler_script, env) for _ in range(3)]
     boto3_runs = [_run(MEASURE_BOTO3, env) for _ in range(3)]
@@ -70,10 +70,10 @@ def test_api_handler_import_does_not_load_the_language_detector(moto_server, mon
     handler = min(run["seconds"] for run in handler_runs)
     boto3 = min(run["seconds"] for run in boto3_runs)
     ratio = handler / boto3
-    record_property("sms_ingest_import_seconds", round(handler, 3))
+    record_property("inbound_sms_api_import_seconds", round(handler, 3))
     record_property("boto3_import_seconds", round(boto3, 3))
     record_property("import_ratio", round(ratio, 2))
-    print(f"sms-ingest handler import {handler:.3f}s; import boto3 {boto3:.3f}s; ratio {ratio:.2f}")
+    print(f"inbound-sms API handler import {handler:.3f}s; import boto3 {boto3:.3f}s; ratio {ratio:.2f}")
     # The handler imports boto3 itself and initialises (settings, a secret read): it costs more
     # than boto3 alone, but not an order of magnitude more, which a heavy import would.
     assert ratio < 8

@@ -1,5 +1,5 @@
-"""Inbound SMS through its handlers: sms-ingest (API) and inbound-sms (SQS consumer), on moto built
-from template.yaml and the CXone and ticketing simulators."""
+"""Inbound SMS through its handlers: the API function and the SQS consumer, on moto built from
+template.yaml and the CXone and ticketing simulators."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from local.events import LocalLambdaContext, api_gateway_event
-from tests.integration.inbound_harness import InboundHarness, sms
+from cxone_relay.platform.queueing import QueuePublisher
+from local.builders import inbound_sms as sms
+from tests.integration.inbound_harness import InboundHarness
 
 
 @pytest.fixture
@@ -175,24 +176,21 @@ def test_a_reused_id_with_different_text_is_409(inbound):
 
 
 def test_a_retry_while_the_first_attempt_is_in_flight_gets_503_with_retry_after(inbound, monkeypatch):
-    publisher = inbound.ingest.intake._publisher
-    publish, entered, release = publisher.publish, threading.Event(), threading.Event()
+    publish, entered, release = QueuePublisher.publish, threading.Event(), threading.Event()
 
     def slow_publish(*args, **kwargs):
         entered.set()
         release.wait(timeout=10)
         return publish(*args, **kwargs)
 
-    monkeypatch.setattr(publisher, "publish", slow_publish)
+    monkeypatch.setattr(QueuePublisher, "publish", slow_publish)
+    message = sms("msg-race")
     first: list[tuple[int, dict]] = []
-    worker = threading.Thread(target=lambda: first.append(inbound.post(sms("msg-race"))))
+    worker = threading.Thread(target=lambda: first.append(inbound.post(message)))
     worker.start()
     assert entered.wait(timeout=10)
 
-    event = api_gateway_event(
-        "POST", "/sms/inbound", json.dumps(sms("msg-race")), {"content-type": "application/json"}
-    )
-    response = inbound.ingest.lambda_handler(event, LocalLambdaContext("sms-ingest", 10))
+    response = inbound.invoke_api(message)
     release.set()
     worker.join(timeout=10)
 
@@ -259,7 +257,7 @@ def test_stop_updates_consent_queues_the_opt_out_and_replies_once(inbound):
     assert "unsubscribed" in reply["messageContent"]["payload"]["text"]
     reply_requests = inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/outbound")
     assert {r["headers"]["idempotency-key"] for r in reply_requests} == {"msg-stop:reply:opt_out"}
-    assert inbound.consumer.processor._ledger.status("+14155552671") == "opted_out"
+    assert inbound.consent_ledger().status("+14155552671") == "opted_out"
     assert inbound.stored_in_cxone() == [] and inbound.ticketing.tickets() == []
     actions = inbound.audit_actions("msg-stop")
     assert ("consent_updated", "opted_out") in actions and ("reply_sent", "ok") in actions
@@ -270,9 +268,9 @@ def test_start_opts_back_in_and_a_late_stop_does_not_undo_it(inbound):
     inbound.post(sms("msg-old-stop", "STOP", timestamp="2026-11-24T12:00:00Z"))
     inbound.drain()
 
-    ledger = inbound.consumer.processor._ledger
+    ledger = inbound.consent_ledger()
     assert ledger.status("+14155552671") == "opted_in"
-    assert [entry["status"] for entry in ledger.history("+14155552671")] == ["opted_out", "opted_in"]
+    assert [entry.status for entry in ledger.history("+14155552671")] == ["opted_out", "opted_in"]
     # The superseded STOP is recorded, but neither confirmed nor sent to DNC sync.
     [reply] = inbound.replies()
     assert "subscribed again" in reply["messageContent"]["payload"]["text"]

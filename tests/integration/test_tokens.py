@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 
-from cxone_relay.cxone.client import CxoneGateway
-from cxone_relay.cxone.tokens import AccessToken, Credentials, SsmTokenCache, TokenLease
-from cxone_relay.errors import AuthenticationError, UnauthorizedError
-from cxone_relay.settings import CxoneSettings
-from cxone_relay.transport import TimeBudget
-from tests.conftest import SIM_CREDENTIALS, cxone_environments
+from cxone_relay.platform.cxone.client import CxoneGateway
+from cxone_relay.platform.cxone.models import InboundMessage
+from cxone_relay.platform.cxone.tokens import (
+    TOKEN_LEASE_PURPOSE,
+    TOKEN_LEASE_SECONDS,
+    AccessToken,
+    Credentials,
+    SsmTokenCache,
+)
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.leases import Lease
+from cxone_relay.platform.errors import AuthenticationError, UnauthorizedError
+from cxone_relay.platform.settings import CxoneSettings
+from cxone_relay.platform.transport import TimeBudget
+from tests.conftest import SIM_CREDENTIALS, STATE_TABLE, TOKEN_PREFIX, cxone_settings, sim_credentials
 
 TOKEN_PATH = "/auth/token"
-PREFIX = "/cxone-relay/test/cxone-token"
 
 
 class Clock:
@@ -27,36 +36,26 @@ class Clock:
         return self.now
 
 
-STATE_TABLE = "cxone-relay-local-StateTable"  # what provision() names the template's StateTable
+PREFIX = TOKEN_PREFIX
 
 
 def settings_for(sim_url: str, **environment) -> CxoneSettings:
-    return CxoneSettings.from_env(
-        {
-            "STAGE": "test",
-            "AUDIT_TABLE": "audit",
-            "STATE_TABLE": STATE_TABLE,
-            "IDEMPOTENCY_TABLE": "idem",
-            "PII_HASH_KEY_SECRET_ARN": "arn:pii",
-            "CXONE_ENVIRONMENTS": cxone_environments(sim_url, **environment),
-            "CXONE_DEFAULT_CREDENTIALS_SECRET_ARN": "arn:unused",
-            "CXONE_TOKEN_PARAMETER_PREFIX": PREFIX,
-            "TOKEN_REFRESH_MARGIN_SECONDS": "300",
-        }
-    )
+    return cxone_settings(sim_url, **environment)
 
 
-def credentials(environment) -> Credentials:
-    return Credentials(**SIM_CREDENTIALS)
+def token_lease(clock: Clock, holder: str) -> Lease:
+    """Another container's hold on the token lease, as the gateway takes it."""
+    table = DynamoTable(boto3.client("dynamodb"), STATE_TABLE)
+    return Lease(table, TOKEN_LEASE_PURPOSE, TOKEN_LEASE_SECONDS, clock, holder=holder)
 
 
-def new_container(sim_url: str, clock: Clock, sleeper=None, **environment) -> CxoneGateway:
+def new_container(sim_url: str, clock: Clock, sleeper=None, dynamodb=None, **environment) -> CxoneGateway:
     """A fresh gateway is what a new Lambda container has: no memory, only SSM (and the lease)."""
     return CxoneGateway(
         settings_for(sim_url, **environment),
         ssm_client=boto3.client("ssm"),
-        dynamodb_client=boto3.client("dynamodb"),
-        credentials=credentials,
+        dynamodb_client=dynamodb or boto3.client("dynamodb"),
+        credentials=sim_credentials,
         clock=clock,
         sleeper=sleeper or _no_waiting,
     )
@@ -253,7 +252,7 @@ def test_stack_state_table_is_the_one_settings_name(stack):
 
 def test_a_container_that_finds_the_lease_taken_waits_for_the_holders_token(stack, cxone_sim):
     clock = Clock()
-    holder = TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="other-container")
+    holder = token_lease(clock, "other-container")
     assert holder.acquire("primary")
     delivered = AccessToken("token-from-the-holder", clock.now + 3600)
     waits: list[float] = []
@@ -273,7 +272,7 @@ def test_a_container_that_finds_the_lease_taken_waits_for_the_holders_token(stac
 
 def test_a_holder_that_never_delivers_delays_but_does_not_block(stack, cxone_sim):
     clock = Clock()
-    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="crashed").acquire("primary")
+    assert token_lease(clock, "crashed").acquire("primary")
     waits: list[float] = []
 
     gateway = new_container(cxone_sim.url, clock, sleeper=waits.append)
@@ -285,7 +284,7 @@ def test_a_holder_that_never_delivers_delays_but_does_not_block(stack, cxone_sim
 
 def test_a_lease_given_up_without_a_token_is_taken_over(stack, cxone_sim):
     clock = Clock()
-    holder = TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="failed-fetch")
+    holder = token_lease(clock, "failed-fetch")
     assert holder.acquire("primary")
     waits: list[float] = []
 
@@ -298,12 +297,12 @@ def test_a_lease_given_up_without_a_token_is_taken_over(stack, cxone_sim):
 
     assert waits == [0.25]  # took the lease at the first poll instead of waiting out the lease
     assert len(token_requests(cxone_sim)) == 1
-    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="next").acquire("primary")
+    assert token_lease(clock, "next").acquire("primary")
 
 
 def test_a_lapsed_lease_is_taken_over_without_waiting(stack, cxone_sim):
     clock = Clock()
-    assert TokenLease(boto3.client("dynamodb"), STATE_TABLE, clock, holder="crashed").acquire("primary")
+    assert token_lease(clock, "crashed").acquire("primary")
     clock.now += 11  # past the 10 s lease
 
     gateway = new_container(cxone_sim.url, clock)  # any wait would fail the test
@@ -325,18 +324,21 @@ def test_the_lease_is_released_after_a_fetch(stack, cxone_sim):
 
 
 def test_the_token_is_in_ssm_before_the_lease_is_released(stack, cxone_sim):
-    clock = Clock()
-    gateway = new_container(cxone_sim.url, clock)
     seen_at_release: list[str | None] = []
-    lease = gateway.tokens._lease
-    release = lease.release
+    real = boto3.client("dynamodb")
 
-    def checking_release(environment_name: str) -> None:
-        stored = SsmTokenCache(boto3.client("ssm"), PREFIX).load(environment_name)
-        seen_at_release.append(stored.value if stored else None)
-        release(environment_name)
+    class WatchingDynamoDB:
+        """The container's DynamoDB client: on the lease's release, look at what SSM holds."""
 
-    lease.release = checking_release
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def delete_item(self, **request):
+            stored = SsmTokenCache(boto3.client("ssm"), PREFIX).load("primary")
+            seen_at_release.append(stored.value if stored else None)
+            return real.delete_item(**request)
+
+    gateway = new_container(cxone_sim.url, Clock(), dynamodb=WatchingDynamoDB())
     token = gateway.tokens.get(gateway.settings.primary_environment, budget())
 
     assert seen_at_release == [token.value]
@@ -363,12 +365,11 @@ def test_concurrent_cold_containers_make_one_token_request(stack, cxone_sim):
     assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
 
 
-def _message(message_id: str) -> dict:
-    return {
-        "idOnExternalPlatform": message_id,
-        "direction": "inbound",
-        "thread": {"idOnExternalPlatform": "thread-1"},
-        "messageContent": {"type": "TEXT", "payload": {"text": "hello"}},
-        "authorEndUserIdentity": {"idOnExternalPlatform": "author-1"},
-        "createdAtWithMilliseconds": "2026-11-24T12:00:00.000Z",
-    }
+def _message(message_id: str) -> InboundMessage:
+    return InboundMessage(
+        external_id=message_id,
+        thread_id="thread-1",
+        author_id="author-1",
+        text="hello",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )

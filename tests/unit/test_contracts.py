@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
-from cxone_relay.inbound.models import InboundSmsRequest, QueuedInboundSms
+from cxone_relay.workflows.inbound_sms.models import InboundSmsRequest, QueuedInboundSms
 from local.openapi import DOCUMENT_PATH, render
 from local.template import ROOT, load_template
 
@@ -39,15 +39,15 @@ def _events_for(function_id: str) -> list[Path]:
     return [EVENTS / name for name, entry in MANIFEST.items() if entry["function"] == function_id]
 
 
-@pytest.mark.parametrize("path", _events_for("SmsIngestFunction"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _events_for("InboundSmsApiFunction"), ids=lambda p: p.name)
 def test_api_events_carry_a_valid_request(path):
     event = json.loads(path.read_text())
-    route = next(r for r in load_template().api_routes() if r.function_id == "SmsIngestFunction")
+    route = next(r for r in load_template().api_routes() if r.function_id == "InboundSmsApiFunction")
     assert (event["path"], event["httpMethod"]) == (route.path, route.method)
     InboundSmsRequest.model_validate_json(event["body"])
 
 
-@pytest.mark.parametrize("path", _events_for("InboundSmsFunction"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _events_for("InboundSmsConsumerFunction"), ids=lambda p: p.name)
 def test_sqs_events_carry_queued_messages(path):
     event = json.loads(path.read_text())
     assert event["Records"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cxone_relay.inbound.keywords import KeywordAction, KeywordRules
-from cxone_relay.inbound.moderation import SpamRules
-from cxone_relay.inbound.routing import DEFAULT_ROUTING_RULES, CategoryRules, QueueRouter
-from cxone_relay.language import LanguageDetector
+from cxone_relay.platform.language import LanguageDetector
+from cxone_relay.workflows.inbound_sms.keywords import KeywordAction, KeywordRules
+from cxone_relay.workflows.inbound_sms.moderation import SpamRules
+from cxone_relay.workflows.inbound_sms.routing import DEFAULT_ROUTING_RULES, CategoryRules, QueueRouter
 
 RULES = KeywordRules.from_lists()
 OUT, IN, HELP = KeywordAction.OPT_OUT, KeywordAction.OPT_IN, KeywordAction.HELP

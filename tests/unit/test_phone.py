@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxone_relay.phone import InvalidPhoneNumber, normalise_e164
+from cxone_relay.platform.phone import InvalidPhoneNumber, normalise_e164
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from cxone_relay.redaction import PhoneHasher, mask_phone, redact, redact_text, register_secret
+from cxone_relay.platform.redaction import PhoneHasher, mask_phone, redact, redact_text, register_secret
 
 
 def test_logger_masks_e164_and_national_numbers(captured_logs):
-    from cxone_relay.observability import logger
+    from cxone_relay.platform.observability import logger
 
     logger.info("reply to +14155552671 or (415) 555-2671", extra={"sender": "+14155552671"})
 
@@ -24,7 +24,7 @@ def test_logger_masks_e164_and_national_numbers(captured_logs):
 
 
 def test_logger_never_prints_tokens_or_secret_fields(captured_logs):
-    from cxone_relay.observability import logger
+    from cxone_relay.platform.observability import logger
 
     register_secret("tok-9f8e7d6c5b4a")
     logger.info(
@@ -39,7 +39,7 @@ def test_logger_never_prints_tokens_or_secret_fields(captured_logs):
 
 
 def test_exception_text_is_redacted(captured_logs):
-    from cxone_relay.observability import logger
+    from cxone_relay.platform.observability import logger
 
     try:
         raise ValueError("bad number 415.555.2671")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cxone_relay.errors import ConfigurationError
-from cxone_relay.settings import CoreSettings, CxoneSettings
+from cxone_relay.platform.errors import ConfigurationError
+from cxone_relay.platform.settings import CoreSettings, CxoneSettings
 
 CORE = {
     "STAGE": "dev",

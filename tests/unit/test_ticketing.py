@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from cxone_relay.ticketing import TicketingClient
-from cxone_relay.transport import RetryingHttp, RetryPolicy, TimeBudget
+from cxone_relay.platform.ticketing import Ticket, TicketingClient
+from cxone_relay.platform.transport import RetryingHttp, RetryPolicy, TimeBudget
 from tests.conftest import TICKETING_KEY
 
 
-def tickets(count: int) -> list[dict]:
+def tickets(count: int) -> list[Ticket]:
     return [
-        {"id": f"sms-{n:03d}", "external_id": f"{n:03d}", "subject": "s", "channel": "sms"}
+        Ticket(
+            id=f"sms-{n:03d}",
+            external_id=f"{n:03d}",
+            subject="s",
+            description="d",
+            created_at="2026-01-01T00:00:00.000Z",
+            channel="sms",
+        )
         for n in range(count)
     ]
 
@@ -36,7 +43,7 @@ def test_a_failed_chunk_reports_only_its_own_tickets(ticketing_sim):
     results = client(ticketing_sim, sleeps).batch_upsert(tickets(120), TimeBudget.fixed(30))
 
     assert [result.ok for result in results] == [True, False, True]
-    assert results[1].ticket_ids == [f"sms-{n:03d}" for n in range(50, 100)]
+    assert [ticket.id for ticket in results[1].tickets] == [f"sms-{n:03d}" for n in range(50, 100)]
     assert results[1].error is not None and results[1].error.retryable
     assert len(sleeps) == 1  # retried once within the policy, then reported
     assert len(ticketing_sim.tickets()) == 70
@@ -44,7 +51,7 @@ def test_a_failed_chunk_reports_only_its_own_tickets(ticketing_sim):
 
 def test_a_refused_chunk_is_a_permanent_failure(ticketing_sim):
     bad = tickets(3)
-    del bad[1]["external_id"]
+    bad[1] = bad[1].model_copy(update={"external_id": ""})  # the ticketing system requires one
 
     [result] = client(ticketing_sim, []).batch_upsert(bad, TimeBudget.fixed(30))
 

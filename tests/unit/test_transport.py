@@ -14,8 +14,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cxone_relay.errors import PermanentUpstreamError, RetryableUpstreamError, UnauthorizedError
-from cxone_relay.transport import IDEMPOTENCY_HEADER, RetryingHttp, RetryPolicy, TimeBudget, response_json
+from cxone_relay.platform.errors import PermanentUpstreamError, RetryableUpstreamError, UnauthorizedError
+from cxone_relay.platform.transport import (
+    IDEMPOTENCY_HEADER,
+    RetryingHttp,
+    RetryPolicy,
+    TimeBudget,
+    response_json,
+)
 from local.runtime import free_ports
 
 DISCOVERY = "/.well-known/openid-configuration"

@@ -1,0 +1,1 @@
+"""What every workflow shares. Nothing here imports a workflow (import-linter checks it)."""

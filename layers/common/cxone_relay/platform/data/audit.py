@@ -1,0 +1,94 @@
+"""The audit trail: append-only records of every decision, with no raw phone numbers.
+
+Each record's key is (workflow#subject, time#sequence#action#random), so two records never share
+a key. A single put is conditional on the key being new, so it cannot replace history. Batches go
+through BatchWriteItem, which cannot carry a condition; there the unique key is the guarantee
+(millisecond, per-container sequence and 48 random bits), and the functions' IAM grants only
+PutItem and BatchWriteItem on this table, never UpdateItem or DeleteItem.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cxone_relay.platform.data.dynamo import DynamoTable, Item
+from cxone_relay.platform.redaction import PhoneHasher, mask_phone, redact
+
+
+class AuditRecordExists(RuntimeError):
+    """A write tried to replace an existing audit record."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One decision about one subject (a message id, a request id, a conversation id)."""
+
+    workflow: str
+    subject: str
+    action: str
+    outcome: str
+    reason: str | None = None
+    phone: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+class AuditTrail:
+    def __init__(
+        self,
+        table: DynamoTable,
+        hasher: PhoneHasher,
+        retention_days: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._table = table
+        self._hasher = hasher
+        self._retention_seconds = retention_days * 86400
+        self._clock = clock
+        # Orders records written in the same millisecond by this container as they were written.
+        self._sequence = itertools.count()
+
+    def to_item(self, event: AuditEvent) -> Item:
+        now = self._clock()
+        stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        item: Item = {
+            "pk": f"{event.workflow}#{event.subject}",
+            "sk": f"{stamp}#{next(self._sequence) % 1_000_000:06d}#{event.action}#{uuid.uuid4().hex[:12]}",
+            "workflow": event.workflow,
+            "subject": event.subject,
+            "action": event.action,
+            "outcome": event.outcome,
+            "recorded_at": stamp,
+            "expires_at": int(now + self._retention_seconds),
+        }
+        if event.reason:
+            item["reason"] = redact(event.reason)
+        if event.phone:
+            item["phone_hash"] = self._hasher.fingerprint(event.phone)
+            item["phone_masked"] = mask_phone(event.phone)
+        if event.details:
+            item["details"] = redact(event.details)
+        if event.correlation_id:
+            item["correlation_id"] = event.correlation_id
+        return item
+
+    def put(self, item: Item) -> None:
+        """Write one already-built item, refusing to replace an existing one."""
+        if not self._table.put_new(item):
+            raise AuditRecordExists(f"audit record {item['pk']} / {item['sk']} already exists")
+
+    def record(self, event: AuditEvent) -> Item:
+        item = self.to_item(event)
+        self.put(item)
+        return item
+
+    def record_many(self, events: Iterable[AuditEvent]) -> list[Item]:
+        items = [self.to_item(event) for event in events]
+        self._table.put_many(items)
+        return items

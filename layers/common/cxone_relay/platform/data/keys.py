@@ -1,0 +1,35 @@
+"""The state table's key scheme, written down once.
+
+One table (pk/sk) holds every kind of state; the first segment of pk says which kind. No key holds
+a phone number: numbers appear only as a keyed hash (redaction.PhoneHasher).
+
+| kind              | pk                         | sk                         |
+|-------------------|----------------------------|----------------------------|
+| consent, current  | consent#<phone hash>       | current                    |
+| consent, history  | consent#<phone hash>       | entry#<when>#<reference>   |
+| lease             | lease#<purpose>#<name>     | lease                      |
+"""
+
+from __future__ import annotations
+
+Key = dict[str, str]
+
+CONSENT_CURRENT = "current"
+CONSENT_ENTRY_PREFIX = "entry#"
+LEASE = "lease"
+
+
+def consent_partition(phone_hash: str) -> str:
+    return f"consent#{phone_hash}"
+
+
+def consent_current(phone_hash: str) -> Key:
+    return {"pk": consent_partition(phone_hash), "sk": CONSENT_CURRENT}
+
+
+def consent_entry(phone_hash: str, when: str, reference: str) -> Key:
+    return {"pk": consent_partition(phone_hash), "sk": f"{CONSENT_ENTRY_PREFIX}{when}#{reference}"}
+
+
+def lease(purpose: str, name: str) -> Key:
+    return {"pk": f"lease#{purpose}#{name}", "sk": LEASE}

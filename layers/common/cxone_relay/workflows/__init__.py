@@ -1,0 +1,1 @@
+"""One package per workflow. Workflows import the platform, never each other."""

@@ -1,0 +1,99 @@
+"""The inbound-sms consumer: act on keywords, or route and store the message in CXone; then one
+ticket upsert for the whole batch (tickets.py).
+
+Every CXone write carries an idempotency key derived from the message id, so a redelivered
+message neither stores twice nor replies twice. Audit per message: received, the routing or
+keyword decision, and the CXone result.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cxone_relay.platform.consumer import MalformedRecord
+from cxone_relay.platform.cxone.client import CxoneClient
+from cxone_relay.platform.cxone.models import InboundMessage
+from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.errors import UpstreamError
+from cxone_relay.platform.observability import count, logger
+from cxone_relay.platform.transport import TimeBudget
+from cxone_relay.workflows.inbound_sms.audit import WORKFLOW, MessageAudit
+from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder
+from cxone_relay.workflows.inbound_sms.keywords import KeywordAction
+from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
+from cxone_relay.workflows.inbound_sms.routing import MessageRouter
+
+
+class InboundProcessor:
+    def __init__(
+        self, cxone: CxoneClient, router: MessageRouter, keywords: KeywordResponder, audit: AuditTrail
+    ) -> None:
+        self._cxone = cxone
+        self._router = router
+        self._keywords = keywords
+        self._audit = audit
+
+    def process(self, message: QueuedInboundSms, budget: TimeBudget) -> InboundOutcome:
+        audit = MessageAudit(message)
+        audit.add("received", "ok")
+        try:
+            if message.keyword:
+                return self._keywords.respond(message, KeywordAction(message.keyword), audit, budget)
+            return self._route_and_store(message, audit, budget)
+        except UpstreamError as exc:
+            audit.add(
+                f"{exc.service}_failed",
+                "retry" if exc.retryable else "permanent_failure",
+                reason=str(exc),
+                status=exc.status,
+                # CXone's field and code only: its free-text message may echo the number.
+                errors=[{"field": e.get("field"), "errorCode": e.get("errorCode")} for e in exc.details[:5]],
+            )
+            logger.warning(
+                "inbound message not completed",
+                extra={"message_id": message.id, "retryable": exc.retryable, "status": exc.status},
+            )
+            raise
+        finally:
+            self._audit.record_many(audit.events)
+
+    def _route_and_store(
+        self, message: QueuedInboundSms, audit: MessageAudit, budget: TimeBudget
+    ) -> InboundOutcome:
+        routing = self._router.route(message.body)
+        audit.add("routed", "ok", **routing.model_dump())
+        count("MessagesRouted", category=routing.category, language=routing.language)
+        stored = self._cxone.store_inbound_message(
+            InboundMessage(
+                external_id=message.id,
+                thread_id=message.sender,
+                author_id=message.sender,
+                text=message.body,
+                created_at=message.timestamp,
+                routing_queue_id=routing.queue,
+            ),
+            idempotency_key=f"{message.id}:store",
+            budget=budget,
+        )
+        audit.add("cxone_stored", "ok", cxone_id=stored.id)
+        return InboundOutcome(id=message.id, action="routed", routing=routing)
+
+    def audit_malformed(self, record: MalformedRecord) -> None:
+        """A queue record that can never be processed: audit it (without its content, which may
+        hold a number) so its trip to the DLQ is explained."""
+        try:
+            parsed = json.loads(record.body)
+            subject = str(parsed.get("id") or "") if isinstance(parsed, dict) else ""
+        except ValueError:
+            subject = ""
+        self._audit.record(
+            AuditEvent(
+                WORKFLOW,
+                subject[:128] or f"sqs-{record.sqs_message_id}",
+                "malformed_message",
+                "permanent_failure",
+                reason=type(record.error).__name__,
+                details={"sqs_message_id": record.sqs_message_id},
+            )
+        )
+        logger.error("malformed inbound queue message", extra={"sqs_message_id": record.sqs_message_id})

@@ -1,0 +1,103 @@
+"""Builders and readers shared by the unit, integration and e2e tests and by the demo: request
+payloads, audit scans and queue depths, written once so every caller agrees on them.
+
+Timestamps default to the current time (callers that need another instant pass it), so nothing
+built here goes stale as the calendar moves.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+SENDER = "+14155552671"
+OUR_NUMBER = "+14155550100"
+QUEUE_DEPTH_ATTRIBUTES = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
+_deserializer = TypeDeserializer()
+
+
+def iso_utc(moment: datetime | None = None) -> str:
+    """An ISO 8601 UTC timestamp with a Z, to the second (now by default)."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def inbound_sms(
+    message_id: str = "msg-1",
+    body: str = "Hi, my invoice shows a wrong amount",
+    *,
+    sender: str = SENDER,
+    recipient: str = OUR_NUMBER,
+    opt_in: bool = True,
+    timestamp: str | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The body an SMS channel POSTs to /sms/inbound."""
+    return {
+        "id": message_id,
+        "from": sender,
+        "to": recipient,
+        "body": body,
+        "opt_in": opt_in,
+        "timestamp": timestamp or iso_utc(),
+    } | overrides
+
+
+def scan_table(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every item of a table as plain Python values (all pages)."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table_name}
+    while True:
+        page = dynamodb.scan(**request)
+        items.extend(
+            {key: _deserializer.deserialize(value) for key, value in item.items()} for item in page["Items"]
+        )
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def audit_records(
+    dynamodb: Any, table_name: str, *, workflow: str | None = None, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """Audit records in the order they were written, optionally of one workflow or subject."""
+    records = sorted(scan_table(dynamodb, table_name), key=lambda record: str(record["sk"]))
+    return [
+        record
+        for record in records
+        if (workflow is None or record.get("workflow") == workflow)
+        and (subject is None or record.get("subject") == subject)
+    ]
+
+
+def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
+    """Messages in a queue: visible, in flight and (when any) delayed."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=QUEUE_DEPTH_ATTRIBUTES)[
+        "Attributes"
+    ]
+    depth = {
+        "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
+    delayed = int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+    if delayed:
+        depth["delayed"] = delayed
+    return depth
+
+
+def peek_bodies(sqs: Any, queue_url: str, rounds: int = 1) -> list[dict[str, Any]]:
+    """The JSON bodies waiting in a queue, read without taking them (visibility 0), de-duplicated.
+    Every read counts as a receive, and enough receives send a message to its DLQ: more than one
+    round is for queues without a redrive policy (the DLQs themselves)."""
+    bodies: dict[str, dict[str, Any]] = {}
+    for _ in range(rounds):
+        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        for message in response.get("Messages", []):
+            bodies[message["MessageId"]] = json.loads(message["Body"])
+    return list(bodies.values())

@@ -1,0 +1,90 @@
+"""The DynamoDB helper and the stores built on it, on the StateTable that template.yaml defines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from cxone_relay.platform.data import keys
+from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentStatus
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.leases import Lease
+from cxone_relay.platform.redaction import PhoneHasher
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def table(stack) -> DynamoTable:
+    return DynamoTable(boto3.client("dynamodb"), stack.tables["StateTable"])
+
+
+def test_a_refused_condition_is_a_false_result_and_writes_nothing(table):
+    assert table.put_new({"pk": "p", "sk": "s", "value": 1})
+    assert not table.put_new({"pk": "p", "sk": "s", "value": 2})
+    assert table.get({"pk": "p", "sk": "s"}) == {"pk": "p", "sk": "s", "value": 1}
+    assert not table.put(
+        {"pk": "p", "sk": "s", "value": 3}, condition="attribute_not_exists(pk) OR sk = :x", x="t"
+    )
+    assert table.put({"pk": "p", "sk": "s", "value": 4}, condition="sk = :x", x="s")
+    assert table.get({"pk": "p", "sk": "s"}) == {"pk": "p", "sk": "s", "value": 4}
+
+
+def test_other_dynamodb_errors_are_raised_not_hidden(stack):
+    broken = DynamoTable(boto3.client("dynamodb"), "no-such-table")
+    with pytest.raises(ClientError):
+        broken.put({"pk": "p", "sk": "s"}, condition="attribute_not_exists(pk)")
+
+
+def test_floats_are_stored_as_numbers_and_read_back(table):
+    table.put({"pk": "f", "sk": "s", "ratio": 0.25, "nested": {"x": [1.5]}})
+    item = table.get({"pk": "f", "sk": "s"})
+    assert item is not None and float(item["ratio"]) == 0.25 and float(item["nested"]["x"][0]) == 1.5
+
+
+def test_a_lease_is_exclusive_until_released_or_lapsed(table):
+    clock = Clock()
+    ours = Lease(table, "inbox", 10.0, clock, holder="a")
+    theirs = Lease(table, "inbox", 10.0, clock, holder="b")
+
+    assert ours.acquire("facebook")
+    assert ours.acquire("facebook")  # the holder may renew
+    assert not theirs.acquire("facebook")
+    assert theirs.acquire("twitter")  # leases are per name
+    assert not theirs.release("facebook")  # only the holder releases
+    clock.now += 10.5
+    assert theirs.acquire("facebook")  # lapsed
+    assert theirs.release("facebook")
+    assert ours.acquire("facebook")
+
+
+def test_the_consent_ledger_keeps_history_in_time_order_under_hashed_keys(table, stack):
+    ledger = ConsentLedger(table, PhoneHasher("k"))
+    phone = "+14155552671"
+    later = ConsentChange(phone, ConsentStatus.OPTED_IN, "web", "req-2", datetime(2026, 3, 2, tzinfo=UTC))
+    earlier = ConsentChange(phone, ConsentStatus.OPTED_OUT, "sms", "msg-1", datetime(2026, 3, 1, tzinfo=UTC))
+
+    assert ledger.record(later)
+    assert not ledger.record(earlier)  # older than what stands: recorded, not applied
+    assert ledger.record(later)  # a redelivery of the newest change still reports it applied
+
+    assert ledger.status(phone) == ConsentStatus.OPTED_IN
+    assert [(e.status, e.source, e.reference) for e in ledger.history(phone)] == [
+        (ConsentStatus.OPTED_OUT, "sms", "msg-1"),
+        (ConsentStatus.OPTED_IN, "web", "req-2"),
+    ]
+    assert ledger.history(phone)[0].occurred_at == "2026-03-01T00:00:00.000+00:00"
+    stored = boto3.client("dynamodb").scan(TableName=stack.tables["StateTable"])["Items"]
+    assert all(phone.lstrip("+") not in str(item) for item in stored)
+    assert {item["pk"]["S"] for item in stored} == {
+        keys.consent_partition(PhoneHasher("k").fingerprint(phone))
+    }
