@@ -92,7 +92,6 @@ def cxone_settings(sim_url: str, **environment: Any) -> CxoneSettings:
     """Settings of a function that calls CXone, pointed at the simulator (one environment)."""
     return CxoneSettings.from_env(
         {
-            "STAGE": "test",
             "AUDIT_TABLE": "audit",
             "STATE_TABLE": STATE_TABLE,
             "IDEMPOTENCY_TABLE": "idem",

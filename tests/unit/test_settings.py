@@ -10,7 +10,6 @@ from cxone_relay.platform.errors import ConfigurationError
 from cxone_relay.platform.settings import CoreSettings, CxoneSettings
 
 CORE = {
-    "STAGE": "dev",
     "AUDIT_TABLE": "audit",
     "STATE_TABLE": "state",
     "IDEMPOTENCY_TABLE": "idem",

@@ -87,14 +87,12 @@ class EnvModel(BaseModel):
 class CoreSettings(EnvModel):
     """What every function needs: where audit, state and idempotency live, and PII handling."""
 
-    stage: str = Field(pattern=r"^[a-z0-9-]+$")
     audit_table: str
     state_table: str
     idempotency_table: str
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
     pii_hash_key_secret_arn: str
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    service_name: str = Field(default="cxone-relay", alias="POWERTOOLS_SERVICE_NAME")
 
 
 class CxoneSettings(CoreSettings):

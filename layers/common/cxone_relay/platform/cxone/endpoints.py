@@ -17,7 +17,6 @@ DFO_CONTACTS = "/dfo/3.0/contacts"
 DFO_MESSAGES = "/dfo/3.0/messages"
 
 ADMIN_DNC_RECORDS = "/inContactAPI/services/{version}/dnc-groups/{group_id}/records"
-ADMIN_DNC_SEARCH = "/inContactAPI/services/{version}/dnc-groups/search"
 AGENT_API_VERSION = "v23.0"
 AGENT_SEND_DTMF = "/inContactAPI/services/{version}/agent-sessions/{session_id}/send-dtmf"
 
