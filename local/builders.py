@@ -35,7 +35,7 @@ def inbound_sms(
     sender: str = SENDER,
     recipient: str = OUR_NUMBER,
     opt_in: bool = True,
-    timestamp: str | None = None,
+    timestamp: str | float | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """The body an SMS channel POSTs to /sms/inbound."""
@@ -45,7 +45,7 @@ def inbound_sms(
         "to": recipient,
         "body": body,
         "opt_in": opt_in,
-        "timestamp": timestamp or iso_utc(),
+        "timestamp": iso_utc() if timestamp is None else timestamp,
     } | overrides
 
 
@@ -91,6 +91,21 @@ def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
     return depth
 
 
+def peek_messages(sqs: Any, queue_url: str, rounds: int = 1) -> list[tuple[str, dict[str, str]]]:
+    """(body, string message attributes) of what waits in a queue, read without taking it."""
+    messages: dict[str, tuple[str, dict[str, str]]] = {}
+    for _ in range(rounds):
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+        )
+        for message in response.get("Messages", []):
+            attributes = {
+                k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()
+            }
+            messages[message["MessageId"]] = (message["Body"], attributes)
+    return list(messages.values())
+
+
 def peek_bodies(sqs: Any, queue_url: str, rounds: int = 1) -> list[dict[str, Any]]:
     """The JSON bodies waiting in a queue, read without taking them (visibility 0), de-duplicated.
     Every read counts as a receive, and enough receives send a message to its DLQ: more than one
@@ -101,3 +116,16 @@ def peek_bodies(sqs: Any, queue_url: str, rounds: int = 1) -> list[dict[str, Any
         for message in response.get("Messages", []):
             bodies[message["MessageId"]] = json.loads(message["Body"])
     return list(bodies.values())
+
+
+def emf_metrics(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, its dimensions) for every CloudWatch EMF metric in printed output."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            dimensions = {name: str(document[name]) for names in directive["Dimensions"] for name in names}
+            found.extend((metric["Name"], dimensions) for metric in directive["Metrics"])
+    return found

@@ -3,6 +3,7 @@ Lambda context whose remaining time counts down for real."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -36,11 +37,17 @@ def api_gateway_event(
     resource: str | None = None,
     stage: str = "dev",
     api_key_id: str | None = None,
+    binary: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway REST (proxy integration) event."""
+    """An API Gateway REST (proxy integration) event. With `binary` (the API's BinaryMediaTypes
+    match the request) the body is passed base64-encoded, as API Gateway does."""
     header_map = dict(headers or {})
     now = datetime.now(UTC)
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if binary and raw is not None:
+        text: str | None = base64.b64encode(raw).decode("ascii")
+    else:
+        text = raw.decode("utf-8", errors="replace") if raw is not None else None
     return {
         "resource": resource or path,
         "path": path,
@@ -70,7 +77,7 @@ def api_gateway_event(
             },
         },
         "body": text,
-        "isBase64Encoded": False,
+        "isBase64Encoded": bool(binary and raw is not None),
     }
 
 

@@ -32,6 +32,7 @@ from local.template import LOCAL_ACCOUNT, LOCAL_REGION, ApiRoute, Template
 logger = logging.getLogger(__name__)
 
 RAW_HEADERS_KEY = "local.raw_headers"
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 LOCAL_API_KEY_ID = "local-api-key"
 
 
@@ -250,6 +251,11 @@ class LocalFront:
         route = self._routes[index]
         if route.api_key_required and not self._api_key_matches(request):
             return forbidden(), route.function_id
+        if (request.content_length or 0) > LAMBDA_PAYLOAD_LIMIT_BYTES or len(
+            request.get_data()
+        ) > LAMBDA_PAYLOAD_LIMIT_BYTES:
+            # Lambda refuses an invoke payload over 6 MB; say so instead of a 502 from the invoke.
+            return gateway_error(413, "Request Too Long", "RequestTooLongException"), route.function_id
         return self._integrate(request, route, values), route.function_id
 
     def _integrate(self, request: Request, route: ApiRoute, path_values: Mapping[str, str]) -> Response:
@@ -286,6 +292,7 @@ class LocalFront:
             resource=route.path,
             stage=self._stage,
             api_key_id=LOCAL_API_KEY_ID if route.api_key_required else None,
+            binary=route.binary_bodies,
         )
         event["multiValueHeaders"] = multi_headers
         if query:

@@ -11,6 +11,7 @@ builds that expansion, because SAM CLI's own build cannot read Fn::ForEach yet.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,12 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
+# Local values for the parameters a deployment must set (they have no default in the template).
+LOCAL_PARAMETERS = {
+    "CxoneEnvironments": json.dumps(
+        [{"name": "primary", "dfo_channel_id": "sms-channel", "dnc_group_id": "1"}]
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class ApiRoute:
     path: str
     method: str
     api_key_required: bool
+    # The API passes bodies to the function base64-encoded (BinaryMediaTypes */*).
+    binary_bodies: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,9 +108,15 @@ class Template:
         routes = []
         for function_id, _, props in self.events("Api"):
             api_id = _ref_target(props.get("RestApiId"))
-            api_auth = self.resources.get(api_id, {}).get("Properties", {}).get("Auth", {}) if api_id else {}
-            required = props.get("Auth", {}).get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))
-            routes.append(ApiRoute(function_id, props["Path"], props["Method"].upper(), bool(required)))
+            api = self.resources.get(api_id, {}).get("Properties", {}) if api_id else {}
+            required = props.get("Auth", {}).get(
+                "ApiKeyRequired", api.get("Auth", {}).get("ApiKeyRequired", False)
+            )
+            # SAM writes a / in a media type as ~1.
+            binary = "*/*" in [str(media).replace("~1", "/") for media in api.get("BinaryMediaTypes", [])]
+            routes.append(
+                ApiRoute(function_id, props["Path"], props["Method"].upper(), bool(required), binary)
+            )
         return routes
 
     def queue_sources(self) -> list[QueueSource]:
@@ -218,7 +233,7 @@ def _parsed(path: Path) -> dict[str, Any]:
 
 
 def load_template(path: Path = TEMPLATE_PATH, **parameter_overrides: str) -> Template:
-    return Template(body=_parsed(path), parameter_overrides=dict(parameter_overrides))
+    return Template(body=_parsed(path), parameter_overrides=LOCAL_PARAMETERS | parameter_overrides)
 
 
 class Resolver:

@@ -327,9 +327,15 @@ class CxoneSimulator(SimulatorServer):
         for path in INBOUND_REQUIRED:
             require(body, path)
         key = (channel_id, str(body["idOnExternalPlatform"]))
-        # The platform de-duplicates on the external id: a client retry must not create a second message.
+        # DFO de-duplicates on the external id: a second store of it is refused, whatever
+        # Idempotency-Key it carries (see DFO_DUPLICATE_MESSAGE_STATUS in the relay's endpoints).
         if key in self._message_replies:
-            return json_response(self._message_replies[key], 200)
+            raise ApiError(
+                409,
+                f"Message {key[1]} already exists on channel {channel_id}",
+                code="MessageAlreadyExists",
+                field="idOnExternalPlatform",
+            )
         reply = {
             "id": _new_id(),
             "idOnExternalPlatform": body["idOnExternalPlatform"],

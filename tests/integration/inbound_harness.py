@@ -12,7 +12,7 @@ import boto3
 from cxone_relay.platform.data.consent import ConsentLedger
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.redaction import PhoneHasher
-from local.builders import audit_records, peek_bodies, queue_depth
+from local.builders import audit_records, peek_bodies, peek_messages, queue_depth, scan_table
 from local.events import LocalLambdaContext, api_gateway_event
 from local.handlers import load_handler_module
 from local.poller import DeliveryResult, QueuePoller
@@ -33,14 +33,9 @@ class InboundHarness:
         for name, value in stack.function_environment(API_FUNCTION).items():
             monkeypatch.setenv(name, value)
         self.api = load_handler_module("inbound_sms_api")
-        consumer_env = stack.function_environment(CONSUMER_FUNCTION) | {
-            "CXONE_ENVIRONMENTS": cxone_environments(cxone_sim.url),
-            "TICKETING_BASE_URL": ticketing_sim.url,
-        }
-        for name, value in consumer_env.items():
-            monkeypatch.setenv(name, value)
-        self.consumer = load_handler_module("inbound_sms_consumer")
+        self._monkeypatch = monkeypatch
         self.queue_url = stack.queues["InboundSmsQueue"]
+        self.start_consumer()
         source = next(s for s in stack.template.queue_sources() if s.function_id == CONSUMER_FUNCTION)
         self.poller = QueuePoller(
             self.sqs,
@@ -51,16 +46,33 @@ class InboundHarness:
             batching_window_seconds=0,
         )
 
+    def start_consumer(self, **cxone_environment: Any) -> None:
+        """A new consumer container, its CXone environment pointed at the simulator (fields given
+        here override the defaults; None removes one)."""
+        environment = json.loads(cxone_environments(self.cxone.url))[0] | cxone_environment
+        consumer_env = self.stack.function_environment(CONSUMER_FUNCTION) | {
+            "CXONE_ENVIRONMENTS": json.dumps([{k: v for k, v in environment.items() if v is not None}]),
+            "TICKETING_BASE_URL": self.ticketing.url,
+        }
+        for name, value in consumer_env.items():
+            self._monkeypatch.setenv(name, value)
+        self.consumer = load_handler_module("inbound_sms_consumer")
+
     # API -------------------------------------------------------------------------------------
 
-    def post(self, body: dict | str, content_type: str | None = "application/json") -> tuple[int, dict]:
+    def post(
+        self, body: dict | str | bytes, content_type: str | None = "application/json"
+    ) -> tuple[int, dict]:
         response = self.invoke_api(body, content_type)
         return response["statusCode"], json.loads(response["body"])
 
-    def invoke_api(self, body: dict | str, content_type: str | None = "application/json") -> dict:
-        text = body if isinstance(body, str) else json.dumps(body)
+    def invoke_api(self, body: dict | str | bytes, content_type: str | None = "application/json") -> dict:
+        """The API function with the event API Gateway would send (bodies base64, as the API's
+        BinaryMediaTypes say)."""
+        raw = body if isinstance(body, str | bytes) else json.dumps(body)
         headers = {"Content-Type": content_type} if content_type else {}
-        event = api_gateway_event("POST", "/sms/inbound", text, headers)
+        [route] = [r for r in self.stack.template.api_routes() if r.function_id == API_FUNCTION]
+        event = api_gateway_event("POST", "/sms/inbound", raw, headers, binary=route.binary_bodies)
         response: dict = self.api.lambda_handler(event, LocalLambdaContext("inbound-sms-api", 10))
         return response
 
@@ -78,6 +90,10 @@ class InboundHarness:
     def queued_bodies(self, queue_id: str) -> list[dict]:
         return peek_bodies(self.sqs, self.stack.queues[queue_id])
 
+    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
+        """(raw body, message attributes) of what is in the inbound DLQ."""
+        return peek_messages(self.sqs, self.stack.queues["InboundSmsDLQ"], rounds=3)
+
     def redeliver_copy(self, body: dict) -> None:
         """What SQS at-least-once delivery can do: hand the same message over again."""
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
@@ -86,6 +102,9 @@ class InboundHarness:
 
     def audit(self, subject: str | None = None) -> list[dict]:
         return audit_records(self.dynamodb, self.stack.tables["AuditTable"], subject=subject)
+
+    def idempotency_records(self) -> list[dict]:
+        return scan_table(self.dynamodb, self.stack.tables["IdempotencyTable"])
 
     def audit_actions(self, subject: str) -> list[tuple[str, str]]:
         return [(record["action"], record["outcome"]) for record in self.audit(subject)]

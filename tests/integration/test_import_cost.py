@@ -1,7 +1,8 @@
-"""The API handler cold-starts without the language detector, measured in fresh interpreters.
+"""The API handler cold-starts without what only consumers need, checked in a fresh interpreter.
 
 The handler initialises for real (settings, secrets) against moto in server mode, as it would in
-a new Lambda container; the baseline is `import boto3` in the same kind of fresh interpreter.
+a new Lambda container. The test asserts which modules it loads, never how long that takes (a
+loaded CI machine must not fail it): timings belong to `make bench`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ spec = importlib.util.spec_from_file_location("app", {path!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 elapsed = time.perf_counter() - started
-heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("lingua", "vaderSentiment", "numpy"))
-print(json.dumps({{"seconds": elapsed, "heavy": heavy}}))
+print(json.dumps({{"seconds": elapsed, "modules": sorted(sys.modules)}}))
 """
-MEASURE_BOTO3 = """
-import json, time
-started = time.perf_counter()
-import boto3
-print(json.dumps({"seconds": time.perf_counter() - started, "heavy": []}))
-"""
+# Language models, sentiment, numerics; and the machinery only consumers use (the CXone client
+# and its HTTP stack, the batch processor): an API handler validates and queues, nothing more.
+NOT_IN_AN_API_HANDLER = (
+    "lingua",
+    "vaderSentiment",
+    "numpy",
+    "requests",
+    "cxone_relay.platform.cxone",
+    "cxone_relay.platform.consumer",
+    "aws_lambda_powertools.utilities.batch",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def _run(script: str, env: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_api_handler_import_does_not_load_the_language_detector(moto_server, monkeypatch, record_property):
+def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     provisioned = provision(endpoint_url=moto_server)
     env = {
@@ -63,17 +68,12 @@ def test_api_handler_import_does_not_load_the_language_detector(moto_server, mon
     }
     handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "inbound_sms_api" / "app.py"))
 
-    handler_runs = [_run(handler_script, env) for _ in range(3)]
-    boto3_runs = [_run(MEASURE_BOTO3, env) for _ in range(3)]
+    loaded = _run(handler_script, env)["modules"]
 
-    assert all(run["heavy"] == [] for run in handler_runs), handler_runs[0]["heavy"]
-    handler = min(run["seconds"] for run in handler_runs)
-    boto3 = min(run["seconds"] for run in boto3_runs)
-    ratio = handler / boto3
-    record_property("inbound_sms_api_import_seconds", round(handler, 3))
-    record_property("boto3_import_seconds", round(boto3, 3))
-    record_property("import_ratio", round(ratio, 2))
-    print(f"inbound-sms API handler import {handler:.3f}s; import boto3 {boto3:.3f}s; ratio {ratio:.2f}")
-    # The handler imports boto3 itself and initialises (settings, a secret read): it costs more
-    # than boto3 alone, but not an order of magnitude more, which a heavy import would.
-    assert ratio < 8
+    assert "cxone_relay.workflows.inbound_sms.intake" in loaded  # the handler did initialise
+    unwanted = sorted(
+        name
+        for name in loaded
+        if any(name == root or name.startswith(root + ".") for root in NOT_IN_AN_API_HANDLER)
+    )
+    assert unwanted == []

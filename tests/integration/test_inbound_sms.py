@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from cxone_relay.platform.queueing import QueuePublisher
+from local.builders import emf_metrics
 from local.builders import inbound_sms as sms
 from tests.integration.inbound_harness import InboundHarness
 
@@ -86,7 +87,7 @@ def test_malformed_json_is_400_and_audited(inbound):
     assert status == 400
     assert body["error"] == "malformed_json"
     [record] = inbound.audit()
-    assert (record["action"], record["reason"]) == ("rejected", "malformed JSON")
+    assert (record["action"], record["reason"]) == ("rejected", "malformed_json")
     assert inbound.depth("InboundSmsQueue") == 0
 
 
@@ -114,8 +115,9 @@ def test_invalid_field_is_422_naming_it_and_audited(inbound, change, field):
     assert body["error"] == "validation_failed"
     assert field in [problem["field"] for problem in body["fields"]]
     [record] = inbound.audit()
-    assert record["action"] == "rejected" and record["reason"] == "invalid fields"
-    assert record["subject"] == payload["id"]
+    assert record["action"] == "rejected" and record["reason"] == "invalid_fields"
+    # An id that failed its own pattern never becomes a key: the API request id stands in.
+    assert (record["subject"] == payload["id"]) is (field != "id")
     assert inbound.depth("InboundSmsQueue") == 0
 
 
@@ -356,27 +358,32 @@ def test_a_cxone_429_fails_only_the_affected_records_and_a_later_delivery_succee
     assert inbound.depth("InboundSmsQueue") == 0
 
 
-def test_a_cxone_400_ends_in_the_dlq_with_an_audit_record(inbound):
+def test_a_cxone_400_is_tried_once_then_dead_lettered_with_its_reason(inbound):
     inbound.post(sms("msg-bad", "Please look at my invoice"))
     inbound.post(sms("msg-good", "Please look at my payment"))
     inbound.cxone.add_fault(status=400, body_contains='"msg-bad"', path_prefix="/dfo/3.0/channels")
 
-    results = inbound.drain(max_rounds=10)
+    result = inbound.deliver()
 
-    max_receive = inbound.stack.template.resources["InboundSmsQueue"]["Properties"]["RedrivePolicy"][
-        "maxReceiveCount"
-    ]
-    assert sum(r.failed for r in results) == max_receive  # one attempt per receive, then redrive
+    # Reported done (no redelivery), because it is already in the DLQ with why.
+    assert (result.received, result.succeeded, result.failed) == (2, 2, 0)
     assert inbound.depth("InboundSmsQueue") == 0
-    assert inbound.depth("InboundSmsDLQ") == 1
-    [dead] = inbound.queued_bodies("InboundSmsDLQ")
-    assert dead["id"] == "msg-bad"
-    failures = [a for a in inbound.audit_actions("msg-bad") if a[0] == "cxone_failed"]
-    assert failures == [("cxone_failed", "permanent_failure")] * max_receive
-    [first_failure, *_] = [r for r in inbound.audit("msg-bad") if r["action"] == "cxone_failed"]
-    assert first_failure["details"]["status"] == 400
-    assert first_failure["details"]["errors"] and all(
-        set(e) == {"field", "errorCode"} for e in first_failure["details"]["errors"]
+    [(body, attributes)] = inbound.dead_letters()
+    assert json.loads(body)["id"] == "msg-bad"
+    assert attributes["failure_class"] == "PermanentUpstreamError"
+    assert "HTTP 400" in attributes["failure_reason"]
+    assert attributes["workflow"] == "inbound-sms" and attributes["source_message_id"]
+    store_attempts = inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")
+    assert len([r for r in store_attempts if "msg-bad" in json.dumps(r["body"])]) == 1
+    actions = inbound.audit_actions("msg-bad")
+    assert ("cxone_failed", "permanent_failure") in actions and (
+        "dead_lettered",
+        "permanent_failure",
+    ) in actions
+    [failure] = [r for r in inbound.audit("msg-bad") if r["action"] == "cxone_failed"]
+    assert failure["details"]["status"] == 400
+    assert failure["details"]["errors"] and all(
+        set(e) == {"field", "errorCode"} for e in failure["details"]["errors"]
     )
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
 
@@ -386,15 +393,20 @@ def test_a_cxone_400_ends_in_the_dlq_with_an_audit_record(inbound):
     ["not json at all", json.dumps({"no": "id"}), json.dumps({"id": "msg-shape", "sender": "+14155552671"})],
     ids=["not-json", "no-id", "wrong-shape"],
 )
-def test_a_malformed_queue_record_is_audited_and_fails_alone(inbound, raw):
+def test_a_malformed_queue_record_is_audited_and_dead_lettered_alone(inbound, raw):
     inbound.post(sms("msg-fine"))
     inbound.sqs.send_message(QueueUrl=inbound.queue_url, MessageBody=raw)
 
     result = inbound.deliver()
 
-    assert (result.succeeded, result.failed) == (1, 1)
+    assert (result.succeeded, result.failed) == (2, 0)
+    [(body, attributes)] = inbound.dead_letters()
+    assert body == raw  # the exact bytes, for whoever investigates
+    assert attributes["failure_class"] in {"ValidationError", "JSONDecodeError"}
     [record] = [r for r in inbound.audit() if r["action"] == "malformed_message"]
     assert record["outcome"] == "permanent_failure"
+    dead = [r for r in inbound.audit() if r["action"] == "dead_lettered"]
+    assert len(dead) == 1 and "4155552671" not in json.dumps(dead, default=str)
     assert "4155552671" not in json.dumps(record, default=str)
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-fine"]
 
@@ -418,19 +430,6 @@ def test_a_ticketing_outage_fails_only_ticketed_records_and_cxone_is_not_called_
 # Metrics -----------------------------------------------------------------------------------
 
 
-def emf_metrics(output: str) -> list[tuple[str, dict[str, str]]]:
-    """(metric name, its dimensions) for every EMF metric printed."""
-    found = []
-    for line in output.splitlines():
-        if not line.startswith('{"_aws"'):
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            dimensions = {name: document[name] for names in directive["Dimensions"] for name in names}
-            found.extend((metric["Name"], dimensions) for metric in directive["Metrics"])
-    return found
-
-
 def test_the_workflow_emits_its_metrics(inbound, capsys):
     inbound.post(sms("msg-m1", "There is a wrong charge on my invoice"))
     inbound.post(sms("msg-m2", "Hola, necesito ayuda con la factura del mes pasado"))
@@ -440,9 +439,9 @@ def test_the_workflow_emits_its_metrics(inbound, capsys):
     inbound.drain()
 
     # Both handlers share this test process, so the `service` dimension (per function in Lambda,
-    # from POWERTOOLS_SERVICE_NAME) is left out of the comparison.
+    # from POWERTOOLS_SERVICE_NAME) and the stack (test_dashboard.py checks both) are left out.
     metrics = [
-        (name, {k: v for k, v in dims.items() if k != "service"})
+        (name, {k: v for k, v in dims.items() if k not in {"service", "stack"}})
         for name, dims in emf_metrics(capsys.readouterr().out)
     ]
     names = {name for name, _ in metrics}

@@ -373,3 +373,56 @@ def _message(message_id: str) -> InboundMessage:
         text="hello",
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
+
+
+def test_a_token_shared_just_before_we_take_the_lease_is_used_not_fetched_again(stack, cxone_sim):
+    """The race, forced: container B finds SSM empty; before B's lease request lands, container A
+    takes the lease, fetches, shares its token and releases. B then gets the lease and must find
+    A's token in SSM rather than fetch a second one."""
+    clock = Clock()
+    container_a = new_container(cxone_sim.url, clock)
+    real = boto3.client("dynamodb")
+    raced: list[bool] = []
+
+    class RacingDynamoDB:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def put_item(self, **request):
+            if not raced and request["Item"]["pk"]["S"].startswith("lease#"):
+                raced.append(True)
+                container_a.tokens.get(container_a.settings.primary_environment, budget())
+            return real.put_item(**request)
+
+    container_b = new_container(cxone_sim.url, clock, dynamodb=RacingDynamoDB())
+    token_b = container_b.tokens.get(container_b.settings.primary_environment, budget())
+
+    assert raced == [True]
+    assert len(token_requests(cxone_sim)) == 1
+    assert token_b.value == container_a.tokens.get(container_a.settings.primary_environment, budget()).value
+
+
+def test_a_holder_that_gives_up_after_sharing_is_not_fetched_twice(stack, cxone_sim):
+    """Waiting for a holder, we take the lease over; the holder's token reached SSM just before."""
+    clock = Clock()
+    holder = token_lease(clock, "slow-holder")
+    assert holder.acquire("primary")
+    delivered = AccessToken("token-from-the-holder", clock.now + 3600)
+    real = boto3.client("dynamodb")
+
+    class HolderFinishesAtOurTakeover:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def put_item(self, **request):
+            if request["Item"]["pk"]["S"].startswith("lease#") and holder.release("primary"):
+                SsmTokenCache(boto3.client("ssm"), PREFIX).save("primary", delivered)
+            return real.put_item(**request)
+
+    gateway = new_container(
+        cxone_sim.url, clock, sleeper=lambda _s: None, dynamodb=HolderFinishesAtOurTakeover()
+    )
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert token == delivered
+    assert token_requests(cxone_sim) == []

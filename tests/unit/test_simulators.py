@@ -270,7 +270,7 @@ def test_store_message_dedupes_on_channel_and_external_id(cxone: CxoneSimulator,
     path = STORE_PATH
 
     first = api("POST", path, json=inbound("sms-1"))
-    repeat = api("POST", path, json=inbound("sms-1"))
+    repeat = api("POST", path, json=inbound("sms-1"), headers={"Idempotency-Key": "a-different-key"})
     other_channel = api("POST", "/dfo/3.0/channels/chan-2/messages", json=inbound("sms-1"))
 
     assert first.status_code == 201
@@ -278,8 +278,8 @@ def test_store_message_dedupes_on_channel_and_external_id(cxone: CxoneSimulator,
     assert first.json()["threadIdOnExternalPlatform"] == "thread-+15551234567"
     assert first.json()["id"]
     assert first.json()["createdAt"]
-    assert repeat.status_code == 200
-    assert repeat.json() == first.json()
+    assert repeat.status_code == 409  # refused whatever Idempotency-Key it carries
+    assert repeat.json()["errors"][0]["errorCode"] == "MessageAlreadyExists"
     assert other_channel.status_code == 201
     stored = cxone.state()["messages"]
     assert len(stored[CHANNEL]) == 1

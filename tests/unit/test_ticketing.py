@@ -23,7 +23,7 @@ def tickets(count: int) -> list[Ticket]:
 
 def client(sim, sleeps: list[float]) -> TicketingClient:
     http = RetryingHttp("ticketing", policy=RetryPolicy(max_attempts=2), sleeper=sleeps.append)
-    return TicketingClient(sim.url, TICKETING_KEY, http, chunk_size=50)
+    return TicketingClient(sim.url, lambda: TICKETING_KEY, http, chunk_size=50)
 
 
 def test_120_tickets_are_three_calls_of_at_most_50(ticketing_sim):
@@ -56,3 +56,15 @@ def test_a_refused_chunk_is_a_permanent_failure(ticketing_sim):
     [result] = client(ticketing_sim, []).batch_upsert(bad, TimeBudget.fixed(30))
 
     assert result.error is not None and not result.error.retryable and result.error.status == 400
+
+
+def test_the_key_is_asked_for_on_every_batch_so_a_rotation_is_picked_up(ticketing_sim):
+    keys = iter(["old-key", TICKETING_KEY])
+    http = RetryingHttp("ticketing", policy=RetryPolicy(max_attempts=1))
+    rotating = TicketingClient(ticketing_sim.url, lambda: next(keys), http)
+
+    [before] = rotating.batch_upsert(tickets(1), TimeBudget.fixed(30))
+    [after] = rotating.batch_upsert(tickets(1), TimeBudget.fixed(30))
+
+    assert before.error is not None and before.error.status == 401
+    assert after.ok

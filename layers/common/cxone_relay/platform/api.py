@@ -9,6 +9,7 @@ caller guessing whether it was queued.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,9 +42,16 @@ class ErrorResponse(BaseModel):
     fields: list[FieldError] | None = None
 
 
+class GatewayError(BaseModel):
+    """API Gateway's own answer (for a missing or wrong x-api-key, or an unknown route)."""
+
+    message: str
+
+
 # Answers every route can give, whatever its workflow.
 COMMON_ERRORS = {
-    400: "Body is not valid JSON",
+    400: "Body is not one JSON object (malformed JSON, an array, not UTF-8, nested too deeply)",
+    413: "Body larger than 64 KB",
     503: "Not accepted (or the same id is still being processed); retry, honouring Retry-After",
 }
 
@@ -52,31 +60,26 @@ def documented_responses(
     accepted_model: type[BaseModel], accepted_description: str, errors: dict[int, str]
 ) -> dict[int, OpenAPIResponse]:
     """OpenAPI `responses` for a route that answers 202 with `accepted_model`: that, the
-    route's own errors and the common ones, each documented with ErrorResponse."""
+    route's own errors and the common ones, each documented with ErrorResponse, and API
+    Gateway's 403 for a missing or wrong API key."""
     responses: dict[int, OpenAPIResponse] = {
-        202: {"description": accepted_description, "content": {"application/json": {"model": accepted_model}}}
+        202: {
+            "description": accepted_description,
+            "content": {"application/json": {"model": accepted_model}},
+        },
+        403: {
+            "description": "Missing or wrong x-api-key (answered by API Gateway)",
+            "content": {"application/json": {"model": GatewayError}},
+        },
     }
-    for status, text in sorted((COMMON_ERRORS | errors).items()):
+    for status, text in (COMMON_ERRORS | errors).items():
         responses[status] = {"description": text, "content": {"application/json": {"model": ErrorResponse}}}
-    return responses
+    return dict(sorted(responses.items()))
 
 
 def accepted(body: BaseModel) -> Response:
     """202: the request is queued (the work happens in the workflow's consumer)."""
     return json_response(202, body.model_dump(mode="json", exclude_none=True))
-
-
-def read_body_as_json(event: Mapping[str, Any]) -> dict[str, Any]:
-    """Our endpoints only speak JSON, but webhook senders label it variously (text/plain, none,
-    form-encoded by default in curl); the validating resolver would then parse a form and report
-    every field missing. Declaring the body JSON gives a valid body its 202 and anything else a
-    clear 400 for malformed JSON."""
-    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
-    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
-    return dict(event) | {
-        "headers": headers | {"content-type": content_types.APPLICATION_JSON},
-        "multiValueHeaders": multi | {"content-type": [content_types.APPLICATION_JSON]},
-    }
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:
@@ -100,50 +103,152 @@ def validation_problems(error: RequestValidationError) -> tuple[bool, list[Field
 
 RejectionHook = Callable[[InvalidRequest], None]
 
+# A webhook body is a few KB; anything near Lambda's 6 MB payload limit is abuse or a client bug.
+MAX_BODY_BYTES = 64 * 1024
+# Our bodies are flat objects; deep nesting only costs parsing and validation time.
+MAX_JSON_DEPTH = 32
+
+
+class BodyRefused(Exception):
+    """The body cannot be a request at all (too big, not UTF-8, not one JSON object)."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
+def read_json_object(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> tuple[str, dict[str, Any]]:
+    """The request body as text and as the one JSON object it must be, or BodyRefused.
+
+    The API passes every body through as bytes (binary media type */*, so API Gateway base64s it)
+    because a text body is decoded by API Gateway with replacement characters, hiding a Latin-1
+    body. Here the bytes must be UTF-8, at most `max_bytes`, strict JSON (no NaN), and one object
+    nested at most MAX_JSON_DEPTH deep: a JSON array would otherwise be read as its first element."""
+    raw = event.get("body") or ""
+    try:
+        data = (
+            base64.b64decode(raw, validate=True)
+            if event.get("isBase64Encoded")
+            else raw.encode("utf-8", "surrogatepass")
+        )
+    except ValueError:
+        raise BodyRefused(400, "malformed_body", "the body is not valid base64") from None
+    if len(data) > max_bytes:
+        raise BodyRefused(413, "payload_too_large", f"the body is larger than {max_bytes} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyRefused(400, "not_utf8", "the body is not UTF-8") from None
+    try:
+        parsed = json.loads(text, parse_constant=_json_constant)
+    except RecursionError:
+        raise BodyRefused(400, "malformed_json", "the body is nested too deeply") from None
+    except ValueError:
+        raise BodyRefused(400, "malformed_json", "request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BodyRefused(400, "not_an_object", "the body must be one JSON object")
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        raise BodyRefused(400, "malformed_json", "the body is nested too deeply")
+    return text, parsed
+
+
+def as_json_request(event: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """The event with its body as checked text, labelled JSON. Webhook senders label JSON
+    variously (text/plain, none, form-encoded by default in curl), and the validating resolver
+    would parse a form and report every field missing."""
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return dict(event) | {
+        "body": text,
+        "isBase64Encoded": False,
+        "headers": headers | {"content-type": content_types.APPLICATION_JSON},
+        "multiValueHeaders": multi | {"content-type": [content_types.APPLICATION_JSON]},
+    }
+
 
 class JsonRestResolver(APIGatewayRestResolver):
-    """The validating resolver, reading every request body as JSON (see read_body_as_json)."""
+    """The validating resolver, reading every request body through read_json_object first."""
+
+    def __init__(self, on_invalid: RejectionHook | None, max_body_bytes: int) -> None:
+        super().__init__(enable_validation=True)
+        self._on_invalid = on_invalid
+        self._max_body_bytes = max_body_bytes
+        self.request_body: dict[str, Any] | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return super().resolve(read_body_as_json(event), context)
+        self.request_body = None
+        try:
+            text, self.request_body = read_json_object(event, self._max_body_bytes)
+        except BodyRefused as refused:
+            self.report_invalid(_request_id(event), refused.error, [])
+            return {
+                "statusCode": refused.status,
+                "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+                "body": json.dumps({"error": refused.error, "message": refused.message}),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(as_json_request(event, text), context)
+
+    def report_invalid(self, request_id: str, reason: str, problems: list[FieldProblem]) -> None:
+        """Tell the workflow (to audit it). Its failure is logged, never the caller's problem:
+        the answer stays the 4xx the request earned."""
+        if self._on_invalid is None:
+            return
+        try:
+            self._on_invalid(InvalidRequest(request_id, self.request_body, reason, problems))
+        except Exception:
+            logger.exception("could not record a refused request", extra={"request_id": request_id})
 
 
-def build_resolver(on_invalid: RejectionHook | None = None) -> APIGatewayRestResolver:
-    """A validating REST resolver with the shared error mapping. `on_invalid(reason, problems)`
-    lets the workflow audit requests refused at validation."""
-    app = JsonRestResolver(enable_validation=True)
+def _request_id(event: Mapping[str, Any]) -> str:
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return str(request_id or "unknown")
+
+
+def build_resolver(
+    on_invalid: RejectionHook | None = None, max_body_bytes: int = MAX_BODY_BYTES
+) -> APIGatewayRestResolver:
+    """A validating REST resolver with the shared error mapping. `on_invalid` lets the workflow
+    audit requests refused before its own logic ran."""
+    app = JsonRestResolver(on_invalid, max_body_bytes)
 
     def invalid(reason: str, problems: list[FieldProblem]) -> None:
-        if on_invalid is None:
-            return
-        event = app.current_event
-        try:
-            parsed = json.loads(event.body or "")
-        except ValueError:
-            parsed = None
-        on_invalid(
-            InvalidRequest(
-                request_id=event.request_context.request_id,
-                body=parsed if isinstance(parsed, dict) else None,
-                reason=reason,
-                problems=problems,
-            )
-        )
+        app.report_invalid(app.current_event.request_context.request_id, reason, problems)
 
     @app.exception_handler(RequestValidationError)
     def _request_invalid(error: RequestValidationError) -> Response:
         malformed, problems = validation_problems(error)
         if malformed:
-            invalid("malformed JSON", [])
+            invalid("malformed_json", [])
             return json_response(
                 400, {"error": "malformed_json", "message": "request body is not valid JSON"}
             )
-        invalid("invalid fields", problems)
+        invalid("invalid_fields", problems)
         return _fields_response(problems)
 
     @app.exception_handler(InvalidFields)
     def _fields_invalid(error: InvalidFields) -> Response:
-        invalid("invalid fields", error.problems)
+        invalid("invalid_fields", error.problems)
         return _fields_response(error.problems)
 
     @app.exception_handler(Refused)

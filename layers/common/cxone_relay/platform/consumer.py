@@ -2,8 +2,14 @@
 (idempotency) with partial-batch failure reporting, then an optional batch-level step (e.g. one
 ticket upsert for the whole batch) whose failures are reported against the records they belong to.
 
-A record that raises is reported in batchItemFailures: SQS makes it visible again, and after
-the queue's maxReceiveCount it moves to the DLQ. Nothing is acknowledged that did not complete.
+What happens to a record that fails depends on whether trying again can help:
+- it can (throttling, an outage, a configuration an operator can fix): the record is reported in
+  batchItemFailures, SQS makes it visible again, and after maxReceiveCount it moves to the DLQ;
+- it cannot (not the queued shape, or the upstream refused this very record): the consumer sends
+  it to the DLQ at once, with the reason as message attributes, audits it and reports it done,
+  instead of trying it maxReceiveCount times over half an hour.
+Either way it is logged at WARNING or ERROR with its reason class and counted (RecordsFailed).
+Nothing is acknowledged that did not complete or reach the DLQ.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyKeyError
 from pydantic import BaseModel, ValidationError
 
+from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.idempotency import Idempotency
+from cxone_relay.platform.observability import count, logger
+from cxone_relay.platform.queueing import QueuePublisher
 from cxone_relay.platform.transport import TimeBudget
 
 Message = TypeVar("Message", bound=BaseModel)
@@ -42,6 +52,65 @@ class MalformedRecord:
     error: Exception
 
 
+def refuses_the_record(error: Exception) -> bool:
+    """Whether processing failed because of the record itself (so no retry can help)."""
+    return isinstance(error, IdempotencyKeyError) or (
+        isinstance(error, UpstreamError) and error.refuses_the_record
+    )
+
+
+class DeadLetters:
+    """A consumer's own path to its queue's DLQ, for records that can never succeed."""
+
+    def __init__(self, queue: QueuePublisher, audit: AuditTrail, workflow: str) -> None:
+        self._queue = queue
+        self._audit = audit
+        self._workflow = workflow
+
+    def send(self, record: SQSRecord, subject: str, error: Exception) -> None:
+        reason = _describe(error)
+        self._queue.send_raw(
+            record.body or "",
+            {
+                "failure_reason": reason,
+                "failure_class": type(error).__name__,
+                "source_message_id": record.message_id,
+                "workflow": self._workflow,
+            },
+        )
+        self._audit.record(
+            AuditEvent(
+                self._workflow,
+                subject,
+                "dead_lettered",
+                "permanent_failure",
+                reason=reason,
+                details={"sqs_message_id": record.message_id, "error_class": type(error).__name__},
+            )
+        )
+        count("RecordsDeadLettered", reason=type(error).__name__)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        # Field names and error types only: pydantic's messages quote the input, which may hold a number.
+        problems = ", ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['type']}" for e in error.errors()[:5])
+        return f"not the queued message shape ({problems})"
+    return str(error)[:500]
+
+
+def _subject(record: SQSRecord) -> str:
+    """The record's own id when its body has a usable one, else its SQS message id."""
+    try:
+        parsed = json.loads(record.body or "")
+    except ValueError:
+        parsed = None
+    given = parsed.get("id") if isinstance(parsed, dict) else None
+    if isinstance(given, str) and 0 < len(given) <= 128 and given.isprintable():
+        return given
+    return f"sqs-{record.message_id}"
+
+
 class SqsConsumer(Generic[Message, Outcome]):
     def __init__(
         self,
@@ -49,13 +118,16 @@ class SqsConsumer(Generic[Message, Outcome]):
         outcome_model: type[Outcome],
         process: Callable[[Message, TimeBudget], Outcome],
         idempotency: Idempotency,
-        finalise: Callable[[dict[str, Processed[Message, Outcome]], TimeBudget], set[str]] | None = None,
+        dead_letters: DeadLetters,
+        finalise: Callable[[dict[str, Processed[Message, Outcome]], TimeBudget], dict[str, Exception]]
+        | None = None,
         on_malformed: Callable[[MalformedRecord], None] | None = None,
         reserve_seconds: float = 3.0,
     ) -> None:
         self._message_model = message_model
         self._process = process
         self._idempotency = idempotency
+        self._dead_letters = dead_letters
         self._finalise = finalise
         self._on_malformed = on_malformed
         self._reserve = reserve_seconds
@@ -69,20 +141,21 @@ class SqsConsumer(Generic[Message, Outcome]):
         self._budget = TimeBudget.from_context(context, reserve_seconds=self._reserve)
         self._idempotency.register(context)
         completed: dict[str, Processed[Message, Outcome]] = {}
+        records: dict[str, SQSRecord] = {}
 
         def handle_record(record: SQSRecord) -> None:
+            records[record.message_id] = record
             try:
                 message = self._message_model.model_validate(json.loads(record.body or ""))
             except (ValueError, ValidationError) as exc:
-                # The record's own shape is wrong; an upstream's bad answer is an UpstreamError
-                # and is audited by the workflow instead.
                 self._malformed(record, exc)
-                raise
+                self._fail(record, exc, permanent=True)
+                return
             try:
                 outcome = self._process_once(message=message)
-            except IdempotencyKeyError as exc:
-                self._malformed(record, exc)
-                raise
+            except Exception as exc:
+                self._fail(record, exc, permanent=refuses_the_record(exc))
+                return
             completed[record.message_id] = Processed(message, outcome)
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -91,10 +164,31 @@ class SqsConsumer(Generic[Message, Outcome]):
         response: dict[str, Any] = dict(processor.response())
         failures = list(response.get("batchItemFailures", []))
         if self._finalise is not None and completed:
-            failed = self._finalise(completed, self._budget)
-            failures.extend({"itemIdentifier": message_id} for message_id in sorted(failed))
+            for message_id, error in sorted(self._finalise(completed, self._budget).items()):
+                try:
+                    self._fail(records[message_id], error, permanent=refuses_the_record(error))
+                except Exception:
+                    failures.append({"itemIdentifier": message_id})
         response["batchItemFailures"] = failures
         return response
+
+    def _fail(self, record: SQSRecord, error: Exception, *, permanent: bool) -> None:
+        """Log and count the failure; dead-letter what can never succeed, else raise so the record
+        is reported failed and comes back."""
+        count("RecordsFailed", reason=type(error).__name__)
+        report = logger.error if permanent or not getattr(error, "retryable", False) else logger.warning
+        report(
+            "queue record failed",
+            extra={
+                "sqs_message_id": record.message_id,
+                "reason_class": type(error).__name__,
+                "reason": _describe(error),
+                "dead_lettered": permanent,
+            },
+        )
+        if not permanent:
+            raise error
+        self._dead_letters.send(record, _subject(record), error)
 
     def _malformed(self, record: SQSRecord, error: Exception) -> None:
         if self._on_malformed is not None:

@@ -18,6 +18,9 @@ class UpstreamError(Exception):
     """A call to CXone or the ticketing system did not succeed."""
 
     retryable: bool = False
+    # The upstream refused this record itself, so no later attempt can succeed: the consumer
+    # dead-letters it at once instead of letting redelivery try it maxReceiveCount times.
+    refuses_the_record: bool = False
 
     def __init__(
         self,
@@ -42,13 +45,20 @@ class RetryableUpstreamError(UpstreamError):
 class PermanentUpstreamError(UpstreamError):
     """The upstream refused the request itself (4xx other than 401/429): retrying cannot help."""
 
+    refuses_the_record = True
+
 
 class UnauthorizedError(PermanentUpstreamError):
     """HTTP 401: the access token was refused. The CXone client refreshes once and retries."""
 
+    # About our credentials, not the record: once an operator fixes them, the record goes through.
+    refuses_the_record = False
+
 
 class AuthenticationError(PermanentUpstreamError):
     """The token endpoint refused our credentials: a configuration problem, not a passing one."""
+
+    refuses_the_record = False
 
 
 # Domain errors: what workflow code raises about a request. Only the platform API module knows

@@ -35,6 +35,14 @@ tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE)
 
 
+def scope_metrics_to_stack(stack: str | None) -> None:
+    """Every metric carries the stack's name and the function's service, so two stacks in one
+    account never add up into one series, and alarms and the dashboard pick theirs. Set here, at
+    wiring, because Powertools reads the service name when `metrics` is created (at import)."""
+    dimensions = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", ""), "stack": stack or ""}
+    metrics.set_default_dimensions(**{name: value for name, value in dimensions.items() if value})
+
+
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """A count metric; with dimensions it is emitted on its own so each dimension set is a series."""
     if not dimensions:

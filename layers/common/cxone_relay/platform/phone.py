@@ -5,6 +5,10 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
+# What a channel may send as a number before it is parsed: digits with the usual separators,
+# optionally a leading + or an opening parenthesis. Parsing then decides whether it is valid.
+PHONE_TEXT_PATTERN = r"^[+(]?[0-9][0-9 ().-]*$"
+
 
 class InvalidPhoneNumber(ValueError):
     """The text is not a valid, dialable number; `reason` says why in words a caller can show."""

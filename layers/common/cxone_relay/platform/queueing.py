@@ -13,12 +13,18 @@ class QueuePublisher:
         self.queue_url = queue_url
 
     def publish(self, body: dict[str, Any], correlation_id: str | None = None) -> str:
-        attributes = (
-            {"correlation_id": {"DataType": "String", "StringValue": correlation_id}}
-            if correlation_id
-            else {}
-        )
+        attributes = {"correlation_id": correlation_id} if correlation_id else {}
+        return self.send_raw(json.dumps(body, default=str), attributes)
+
+    def send_raw(self, body: str, attributes: dict[str, str]) -> str:
+        """Send a body as it is (a record on its way to a DLQ keeps its exact bytes)."""
         response = self._sqs.send_message(
-            QueueUrl=self.queue_url, MessageBody=json.dumps(body, default=str), MessageAttributes=attributes
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value[:1024]}
+                for name, value in attributes.items()
+                if value
+            },
         )
         return str(response["MessageId"])

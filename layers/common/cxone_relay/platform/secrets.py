@@ -1,5 +1,9 @@
-"""Secrets Manager reads, cached per container by Powertools (refreshed every few minutes so a
-rotated secret is picked up without a redeploy)."""
+"""Secrets Manager reads, cached per container by Powertools for SECRET_MAX_AGE_SECONDS.
+
+What is read on each use (CXone credentials on each token fetch, the ticketing key on each batch)
+picks up a rotated value within that time, without a redeploy. The PII hash key is read once per
+container on purpose: it must never rotate (a new key orphans every hashed key already stored).
+"""
 
 from __future__ import annotations
 

@@ -93,6 +93,7 @@ class CoreSettings(EnvModel):
     audit_retention_days: int = Field(default=400, ge=1, le=3650)
     pii_hash_key_secret_arn: str
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    metrics_stack: str | None = None
 
 
 class CxoneSettings(CoreSettings):
@@ -114,3 +115,9 @@ class CxoneSettings(CoreSettings):
     @property
     def primary_environment(self) -> CxoneEnvironment:
         return self.cxone_environments[0]
+
+
+class ConsumerSettings(CoreSettings):
+    """Functions that consume a queue: where records that can never succeed go at once."""
+
+    dead_letter_queue_url: str

@@ -7,6 +7,7 @@ chunk, so only their messages go back to the queue.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -46,7 +47,12 @@ class ChunkResult:
 
 
 class TicketingClient:
-    def __init__(self, base_url: str, api_key: str, http: RetryingHttp, chunk_size: int = 50) -> None:
+    """`api_key` is asked for on every batch, so a rotated key is picked up (the secrets module
+    caches it for a few minutes)."""
+
+    def __init__(
+        self, base_url: str, api_key: Callable[[], str], http: RetryingHttp, chunk_size: int = 50
+    ) -> None:
         self._url = base_url.rstrip("/") + BATCH_UPSERT_PATH
         self._api_key = api_key
         self._http = http
@@ -62,7 +68,7 @@ class TicketingClient:
                     "POST",
                     self._url,
                     budget,
-                    headers={"x-api-key": self._api_key},
+                    headers={"x-api-key": self._api_key()},
                     json=[ticket.model_dump(mode="json", exclude_none=True) for ticket in chunk],
                     # Upserts are idempotent by ticket id; the key lets the server dedupe retries too.
                     idempotency_key="tickets:" + hashlib.sha256(ids.encode()).hexdigest(),

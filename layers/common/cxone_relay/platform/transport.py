@@ -147,7 +147,10 @@ class RetryingHttp:
         params: Mapping[str, Any] | None = None,
         auth: tuple[str, str] | None = None,
         idempotency_key: str | None = None,
+        answers: frozenset[int] = frozenset(),
     ) -> requests.Response:
+        """`answers`: error statuses that are an answer for this call, returned rather than raised
+        (a 409 that says the record already exists, say)."""
         sent_headers = dict(headers or {})
         if idempotency_key:
             sent_headers[IDEMPOTENCY_HEADER] = idempotency_key
@@ -169,7 +172,7 @@ class RetryingHttp:
                 delay = policy.backoff(attempt, self._rng)
             else:
                 status = response.status_code
-                if status < 400:
+                if status < 400 or status in answers:
                     return response
                 if status == 401:
                     raise UnauthorizedError(self.service, "access token refused", status=401)

@@ -129,26 +129,31 @@ class CxoneClient:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         operation: str,
+        answers: frozenset[int] = frozenset(),
     ) -> requests.Response:
+        """One CXone call. CxoneRequestFailed counts every call that did not succeed, discovery
+        and token failures included; CxoneLatency only calls whose request went out."""
         if method in {"POST", "PUT", "PATCH", "DELETE"} and not idempotency_key:
             raise ValueError(f"CXone write {operation} needs an idempotency key")
-        bases = self._resolver.bases(self.environment, budget)
-        url = (bases.dfo if api == "dfo" else bases.admin) + path
-        started = self._clock()
+        started: float | None = None
         try:
+            bases = self._resolver.bases(self.environment, budget)
+            url = (bases.dfo if api == "dfo" else bases.admin) + path
             token = self._tokens.get(self.environment, budget)
+            started = self._clock()
             try:
-                response = self._send(method, url, token, budget, json, params, idempotency_key)
+                response = self._send(method, url, token, budget, json, params, idempotency_key, answers)
             except UnauthorizedError:
                 token = self._tokens.refresh_after_unauthorized(self.environment, token, budget)
-                response = self._send(method, url, token, budget, json, params, idempotency_key)
+                response = self._send(method, url, token, budget, json, params, idempotency_key, answers)
         except UpstreamError:
             metrics.add_metric(name="CxoneRequestFailed", unit="Count", value=1)
             raise
         finally:
-            metrics.add_metric(
-                name="CxoneLatency", unit="Milliseconds", value=(self._clock() - started) * 1000
-            )
+            if started is not None:
+                metrics.add_metric(
+                    name="CxoneLatency", unit="Milliseconds", value=(self._clock() - started) * 1000
+                )
         return response
 
     def _send(
@@ -160,6 +165,7 @@ class CxoneClient:
         json: Any,
         params: dict[str, Any] | None,
         idempotency_key: str | None,
+        answers: frozenset[int],
     ) -> requests.Response:
         return self._http.request(
             method,
@@ -169,6 +175,7 @@ class CxoneClient:
             json=json,
             params=params,
             idempotency_key=idempotency_key,
+            answers=answers,
         )
 
     # Typed operations: the client builds every CXone payload, so workflows never do -----------
@@ -201,10 +208,22 @@ class CxoneClient:
         }
         if message.routing_queue_id:
             payload["routingQueueId"] = message.routing_queue_id
-        body = self._post_to_channel(
-            endpoints.DFO_STORE_MESSAGE, channel_id, payload, idempotency_key, budget, "store-inbound-message"
+        path = endpoints.path(endpoints.DFO_STORE_MESSAGE, channel_id=self._channel(channel_id))
+        response = self.call(
+            "POST",
+            "dfo",
+            path,
+            budget,
+            json=payload,
+            idempotency_key=idempotency_key,
+            operation="store-inbound-message",
+            # DFO de-duplicates on idOnExternalPlatform: a conflict means an earlier attempt (one
+            # that timed out after it landed, say) stored it. Done, whatever the Idempotency-Key.
+            answers=frozenset({endpoints.DFO_DUPLICATE_MESSAGE_STATUS}),
         )
-        return StoredMessage(id=_optional_str(body.get("id")))
+        if response.status_code == endpoints.DFO_DUPLICATE_MESSAGE_STATUS:
+            return StoredMessage(id=None, already_stored=True)
+        return StoredMessage(id=_optional_str(_json_or_empty(response).get("id")))
 
     def send_outbound(
         self,

@@ -11,6 +11,9 @@ OPENID_CONFIGURATION = "/.well-known/openid-configuration"
 CXONE_CONFIGURATION = "/.well-known/cxone-configuration"
 
 DFO_STORE_MESSAGE = "/dfo/3.0/channels/{channel_id}/messages"
+# How DFO answers a store whose idOnExternalPlatform it already has on the channel. Not in NICE's
+# public docs (CXONE_API.md): 409 is our reading, kept here with the paths to be corrected in one place.
+DFO_DUPLICATE_MESSAGE_STATUS = 409
 DFO_SEND_OUTBOUND = "/dfo/3.0/channels/{channel_id}/outbound"
 DFO_MESSAGE_STATUS = "/dfo/3.0/channels/{channel_id}/messages/{message_id}/status"
 DFO_CONTACTS = "/dfo/3.0/contacts"

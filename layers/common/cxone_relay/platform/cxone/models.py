@@ -23,6 +23,8 @@ class InboundMessage:
 @dataclass(frozen=True)
 class StoredMessage:
     id: str | None
+    # DFO already had this idOnExternalPlatform on the channel (a retry of a store that landed).
+    already_stored: bool = False
 
 
 @dataclass(frozen=True)

@@ -263,6 +263,14 @@ class TokenProvider:
                     "token lease still held; fetching anyway", extra={"environment": environment.name}
                 )
         try:
+            if leased:
+                # Another container may have fetched, shared and released between our last look at
+                # SSM and our taking the lease: its token is in SSM now, and a second fetch would be
+                # exactly the stampede the lease exists to stop.
+                shared = self._cache.load(environment.name)
+                if shared is not None and shared.value != rejected and self._fresh(shared):
+                    self._memory[environment.name] = shared
+                    return shared
             token = self._fetcher.fetch(environment, budget)
             self._memory[environment.name] = token
             # Shared before the lease goes, so whoever takes the lease next finds it in SSM.

@@ -7,6 +7,7 @@ queued once per id however often the channel retries the webhook.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +21,12 @@ from cxone_relay.platform.phone import InvalidPhoneNumber, normalise_e164
 from cxone_relay.platform.queueing import QueuePublisher
 from cxone_relay.workflows.inbound_sms.errors import NoConsent, Spam
 from cxone_relay.workflows.inbound_sms.keywords import KeywordRules
-from cxone_relay.workflows.inbound_sms.models import AcceptedResponse, InboundSmsRequest, QueuedInboundSms
+from cxone_relay.workflows.inbound_sms.models import (
+    MESSAGE_ID_PATTERN,
+    AcceptedResponse,
+    InboundSmsRequest,
+    QueuedInboundSms,
+)
 from cxone_relay.workflows.inbound_sms.moderation import SpamRules
 
 WORKFLOW = "inbound-sms"
@@ -38,6 +44,7 @@ class InboundIntake:
         publisher: QueuePublisher,
         default_region: str,
         idempotency: Idempotency,
+        max_age_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keywords = keywords
@@ -46,6 +53,7 @@ class InboundIntake:
         self._publisher = publisher
         self._region = default_region
         self._clock = clock
+        self._max_age_seconds = max_age_seconds
         self._idempotency = idempotency
         # A repeated id gets the first answer back instead of being queued again.
         self._enqueue_once = idempotency.once(self._enqueue, AcceptedResponse)
@@ -56,10 +64,12 @@ class InboundIntake:
 
     def accept(self, request: InboundSmsRequest, correlation_id: str | None = None) -> AcceptedResponse:
         sender, recipient = self._numbers(request)
-        if request.timestamp.timestamp() > self._clock() + MAX_CLOCK_SKEW_SECONDS:
-            raise InvalidFields([FieldProblem("timestamp", "is in the future")])
+        self._check_age(request.timestamp)
+        # Keywords first: a STOP, START or HELP needs no consent flag and passes no spam rule.
         keyword = self._keywords.classify(request.body)
         if keyword is None:
+            if request.opt_in is None:
+                raise InvalidFields([FieldProblem("opt_in", "Field required")])
             if not request.opt_in:
                 self._refuse(request.id, sender, NoConsent(), correlation_id)
             verdict = self._spam.check(request.body)
@@ -77,6 +87,14 @@ class InboundIntake:
             correlation_id=correlation_id,
         )
         return self._enqueue_once(message=message)
+
+    def _check_age(self, timestamp: datetime) -> None:
+        now = self._clock()
+        if timestamp.timestamp() > now + MAX_CLOCK_SKEW_SECONDS:
+            raise InvalidFields([FieldProblem("timestamp", "is in the future")])
+        if timestamp.timestamp() < now - self._max_age_seconds:
+            # Stale messages would reorder consent history and reach agents long after they matter.
+            raise InvalidFields([FieldProblem("timestamp", f"is older than {self._max_age_seconds} seconds")])
 
     def _numbers(self, request: InboundSmsRequest) -> tuple[str, str]:
         problems, numbers = [], []
@@ -116,9 +134,13 @@ class InboundIntake:
     def audit_invalid(self, request: InvalidRequest) -> None:
         """Requests refused at validation are audited too (no number: it may be what was invalid),
         under the message id when the body has a usable one, else the API request id."""
-        subject = request.request_id
-        if request.body is not None and isinstance(request.body.get("id"), str) and request.body["id"]:
-            subject = request.body["id"][:128]
+        given = request.body.get("id") if request.body is not None else None
+        # Only an id that passed its own pattern may become a key (not one with a NUL in it).
+        subject = (
+            given
+            if isinstance(given, str) and re.fullmatch(MESSAGE_ID_PATTERN, given)
+            else request.request_id
+        )
         problems = {"fields": [str(problem) for problem in request.problems]}
         self._record_rejection(subject, request.reason, problems)
 
@@ -130,16 +152,13 @@ class InboundIntake:
         phone: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        self._audit.record(
-            AuditEvent(
-                workflow=WORKFLOW,
-                subject=subject,
-                action="rejected",
-                outcome="rejected",
-                reason=reason,
-                phone=phone,
-                details=details,
-                correlation_id=correlation_id,
-            )
-        )
         count("MessagesRejected", reason=reason)
+        event = AuditEvent(WORKFLOW, subject, "rejected", "rejected", reason, phone, details, correlation_id)
+        try:
+            self._audit.record(event)
+        except Exception:
+            # The refusal stands whatever happens to its audit record; a 5xx here would invite the
+            # channel to retry a request that will be refused again.
+            logger.exception(
+                "could not audit a refused message", extra={"subject": subject, "reason": reason}
+            )

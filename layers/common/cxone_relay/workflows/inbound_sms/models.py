@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+
+from cxone_relay.platform.phone import PHONE_TEXT_PATTERN
+from cxone_relay.platform.request_models import RequestModel
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+# ISO 8601 text or epoch seconds: the one field read leniently, as channels send either.
+Timestamp = Annotated[
+    datetime,
+    Field(strict=False),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]}),
+]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -17,26 +27,33 @@ def _as_utc(value: datetime) -> datetime:
         raise ValueError("is outside the representable range") from None
 
 
-class InboundSmsRequest(BaseModel):
+class InboundSmsRequest(RequestModel):
     """Body of POST /sms/inbound. `from` and `to` are checked as phone numbers by the intake
     (the default region is configuration), everything else here."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
-
     id: str = Field(pattern=MESSAGE_ID_PATTERN, description="The channel's message id; the idempotency key.")
     from_: str = Field(
-        alias="from", min_length=1, max_length=40, description="Sender, E.164 or national format."
+        alias="from",
+        max_length=40,
+        pattern=PHONE_TEXT_PATTERN,
+        description="Sender, E.164 or national format.",
     )
-    to: str = Field(min_length=1, max_length=40, description="Our number that received the message.")
+    to: str = Field(
+        max_length=40, pattern=PHONE_TEXT_PATTERN, description="Our number that received the message."
+    )
     body: str = Field(
         min_length=1, max_length=1600, description="Message text (up to 10 concatenated segments)."
     )
-    opt_in: bool = Field(
+    opt_in: bool | None = Field(
+        default=None,
         validation_alias=AliasChoices("opt_in", "optIn"),
         serialization_alias="opt_in",
-        description="Whether the sender has consented to messaging (optIn is accepted too).",
+        description=(
+            "Whether the sender has consented to messaging (optIn is accepted too). Required except"
+            " for keywords: STOP, START and HELP are honoured whatever it says."
+        ),
     )
-    timestamp: datetime = Field(description="When the channel received it: ISO 8601 or epoch seconds.")
+    timestamp: Timestamp = Field(description="When the channel received it: ISO 8601 or epoch seconds.")
 
     @field_validator("timestamp")
     @classmethod
@@ -45,7 +62,7 @@ class InboundSmsRequest(BaseModel):
 
 
 class QueuedInboundSms(BaseModel):
-    """What sms-ingest puts on the inbound-sms queue: normalised numbers, the keyword verdict."""
+    """What the API function puts on the inbound-sms queue: normalised numbers, the keyword verdict."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -53,7 +70,7 @@ class QueuedInboundSms(BaseModel):
     sender: str
     recipient: str
     body: str
-    opt_in: bool
+    opt_in: bool | None
     timestamp: datetime
     keyword: str | None = None
     received_at: datetime

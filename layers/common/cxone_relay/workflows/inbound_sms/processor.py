@@ -54,6 +54,11 @@ class InboundProcessor:
                 extra={"message_id": message.id, "retryable": exc.retryable, "status": exc.status},
             )
             raise
+        except Exception as exc:
+            # Anything else (a secret with empty fields, a bug) is audited with its reason too,
+            # so a record's trip back to the queue or to the DLQ is never unexplained.
+            audit.add("processing_failed", "retry", reason=f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             self._audit.record_many(audit.events)
 
@@ -62,7 +67,6 @@ class InboundProcessor:
     ) -> InboundOutcome:
         routing = self._router.route(message.body)
         audit.add("routed", "ok", **routing.model_dump())
-        count("MessagesRouted", category=routing.category, language=routing.language)
         stored = self._cxone.store_inbound_message(
             InboundMessage(
                 external_id=message.id,
@@ -75,7 +79,9 @@ class InboundProcessor:
             idempotency_key=f"{message.id}:store",
             budget=budget,
         )
-        audit.add("cxone_stored", "ok", cxone_id=stored.id)
+        audit.add("cxone_stored", "ok", cxone_id=stored.id, already_stored=stored.already_stored)
+        # Counted once per message, when it is in CXone (a retried store does not count again).
+        count("MessagesRouted", category=routing.category, language=routing.language)
         return InboundOutcome(id=message.id, action="routed", routing=routing)
 
     def audit_malformed(self, record: MalformedRecord) -> None:

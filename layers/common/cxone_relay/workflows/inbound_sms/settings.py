@@ -7,7 +7,15 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from cxone_relay.platform.settings import CommaList, CoreSettings, CxoneSettings, EnvModel, HttpUrl, JsonList
+from cxone_relay.platform.settings import (
+    CommaList,
+    ConsumerSettings,
+    CoreSettings,
+    CxoneSettings,
+    EnvModel,
+    HttpUrl,
+    JsonList,
+)
 from cxone_relay.workflows.inbound_sms.keywords import (
     DEFAULT_HELP_WORDS,
     DEFAULT_OPT_IN_WORDS,
@@ -43,12 +51,15 @@ class InboundRules(EnvModel):
 class InboundApiSettings(CoreSettings, InboundRules):
     inbound_queue_url: str
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    # Older messages are refused: they would reorder consent history and reach agents too late.
+    max_message_age_seconds: int = Field(default=7 * 86400, ge=60)
 
 
-class InboundConsumerSettings(CxoneSettings, InboundRules):
+class InboundConsumerSettings(CxoneSettings, ConsumerSettings, InboundRules):
     opt_out_queue_url: str
-    ticketing_base_url: HttpUrl
-    ticketing_api_key_secret_arn: str
+    # Optional: left empty, no ticket is upserted and no key is needed.
+    ticketing_base_url: HttpUrl | None = None
+    ticketing_api_key_secret_arn: str | None = None
     ticket_chunk_size: int = Field(default=50, ge=1, le=100)
     inbound_languages: Annotated[list[str], CommaList] = Field(
         default_factory=lambda: ["en", "es", "fr", "pt", "de"], min_length=1

@@ -39,8 +39,9 @@ class TicketExport:
         self._ticketing = ticketing
         self._audit = audit
 
-    def upsert(self, completed: dict[str, InboundProcessed], budget: TimeBudget) -> set[str]:
-        """Returns the SQS message ids whose tickets did not land, so only those records come back."""
+    def upsert(self, completed: dict[str, InboundProcessed], budget: TimeBudget) -> dict[str, Exception]:
+        """Returns the SQS message ids whose tickets did not land, with why, so only those
+        records come back (or go to the DLQ, if the ticketing system refused them)."""
         # The same message can arrive twice in one batch (published twice, then redelivered):
         # upsert its ticket once, and fail or succeed every record that carried it.
         records_of: dict[str, list[str]] = {}
@@ -54,8 +55,8 @@ class TicketExport:
                 tickets.append(ticket)
             records_of.setdefault(ticket.id, []).append(record_id)
         if not tickets:
-            return set()
-        failed: set[str] = set()
+            return {}
+        failed: dict[str, Exception] = {}
         events: list[AuditEvent] = []
         for chunk in self._ticketing.batch_upsert(tickets, budget):
             for ticket in chunk.tickets:
@@ -70,7 +71,7 @@ class TicketExport:
                         )
                     )
                 else:
-                    failed.update(records_of[ticket.id])
+                    failed.update(dict.fromkeys(records_of[ticket.id], chunk.error))
                     events.append(
                         AuditEvent(
                             WORKFLOW,

@@ -3,17 +3,15 @@ function here and stay wiring-only; tests call the same functions with the same 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cxone_relay.platform.components import Components
-from cxone_relay.platform.consumer import SqsConsumer
-from cxone_relay.platform.language import LanguageDetector
 from cxone_relay.workflows.inbound_sms.intake import InboundIntake
-from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder
-from cxone_relay.workflows.inbound_sms.keywords import KeywordAction
-from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
-from cxone_relay.workflows.inbound_sms.processor import InboundProcessor
-from cxone_relay.workflows.inbound_sms.routing import CategoryRules, MessageRouter, QueueRouter
 from cxone_relay.workflows.inbound_sms.settings import InboundApiSettings, InboundConsumerSettings
-from cxone_relay.workflows.inbound_sms.tickets import TicketExport
+
+if TYPE_CHECKING:
+    from cxone_relay.platform.consumer import SqsConsumer
+    from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
 
 # Fixed idempotency key prefixes: keys stay stable across renames of handlers and modules.
 API_KEY_PREFIX = "sms-ingest"
@@ -34,10 +32,23 @@ def intake(settings: InboundApiSettings) -> InboundIntake:
             # The same id with a different sender, recipient or text is a client bug, not a retry.
             payload_validation_jmespath="[sender, recipient, body]",
         ),
+        max_age_seconds=settings.max_message_age_seconds,
     )
 
 
 def consumer(settings: InboundConsumerSettings) -> SqsConsumer[QueuedInboundSms, InboundOutcome]:
+    # Imported here, not at the top: the API function imports this module too, and must not pay
+    # for the consumer's machinery (CXone client, HTTP stack, batch processor) in its cold start.
+    from cxone_relay.platform.consumer import SqsConsumer  # noqa: PLC0415
+    from cxone_relay.platform.language import LanguageDetector  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.audit import WORKFLOW  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.keywords import KeywordAction  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.processor import InboundProcessor  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.routing import CategoryRules, MessageRouter, QueueRouter  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.tickets import TicketExport  # noqa: PLC0415
+
     parts = Components(settings)
     cxone = parts.cxone().client()
     processor = InboundProcessor(
@@ -64,17 +75,18 @@ def consumer(settings: InboundConsumerSettings) -> SqsConsumer[QueuedInboundSms,
         ),
         audit=parts.audit,
     )
-    tickets = TicketExport(
-        parts.ticketing(
+    tickets = None
+    if settings.ticketing_base_url and settings.ticketing_api_key_secret_arn:
+        ticketing = parts.ticketing(
             settings.ticketing_base_url, settings.ticketing_api_key_secret_arn, settings.ticket_chunk_size
-        ),
-        parts.audit,
-    )
+        )
+        tickets = TicketExport(ticketing, parts.audit)
     return SqsConsumer(
         QueuedInboundSms,
         InboundOutcome,
         process=processor.process,
         idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
-        finalise=tickets.upsert,
+        dead_letters=parts.dead_letters(WORKFLOW),
+        finalise=tickets.upsert if tickets else None,
         on_malformed=processor.audit_malformed,
     )
