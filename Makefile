@@ -9,6 +9,9 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 FUNCTION ?=
 EVENT ?=
+PORT ?= 3000
+# Execution environments per function on the local stack (concurrent invocations).
+ENVIRONMENTS ?= 4
 
 .PHONY: setup lint format typecheck test unit build serve demo invoke openapi clean
 
@@ -47,7 +50,7 @@ build: setup
 	$(BIN)/sam build --template .aws-sam/template.expanded.yaml --base-dir .
 
 serve: setup
-	$(BIN)/python -m local.stack
+	$(BIN)/python -m local.stack --port $(PORT) --environments $(ENVIRONMENTS)
 
 demo: setup
 	$(BIN)/python -m local.demo

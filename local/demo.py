@@ -13,20 +13,22 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
-from local.builders import audit_records, inbound_sms, peek_bodies
+from local.builders import audit_records, inbound_sms, iso_utc, peek_bodies
 from local.stack import LocalStack
 
 
 @dataclass
 class Sent:
     label: str
-    payload: dict[str, Any] | str
+    payload: dict[str, Any] | str | bytes
     status: int = 0
     answer: dict[str, Any] = field(default_factory=dict)
+    expected: int = 0  # for bad input: the status it must get
 
     @property
     def message_id(self) -> str | None:
@@ -69,6 +71,36 @@ def inbound_scenario(run: str) -> list[Sent]:
     ]
 
 
+def bad_input_scenario(run: str) -> list[Sent]:
+    """What a hostile or careless client sends: each must get its 4xx, queue nothing and never 5xx;
+    a STOP without consent is a revocation (202)."""
+    message = inbound_sms(f"demo-{run}-hostile", "Hello")
+    no_consent_stop = inbound_sms(
+        f"demo-{run}-stop-no-consent", "Stop sending me messages", sender="+14155552676"
+    )
+    del no_consent_stop["opt_in"]
+    week_old = datetime.now(UTC) - timedelta(days=8)
+    return [
+        Sent("JSON array of two messages", json.dumps([message, message]), expected=400),
+        Sent("nested 1,200 levels deep", '{"id": "x", "a": ' + "[" * 1200 + "]" * 1200 + "}", expected=400),
+        Sent(
+            "lone surrogate in the id",
+            json.dumps(message).replace('-hostile"', '-hostile\\ud800"'),
+            expected=422,
+        ),
+        Sent(
+            "Latin-1 body",
+            json.dumps(message | {"body": "café"}, ensure_ascii=False).encode("latin-1"),
+            expected=400,
+        ),
+        Sent("NUL in the text", json.dumps(message | {"body": "a\u0000b"}), expected=422),
+        Sent('opt_in "yes"', message | {"opt_in": "yes"}, expected=422),
+        Sent("a week-old timestamp", message | {"timestamp": iso_utc(week_old)}, expected=422),
+        Sent("body over 64 KB", message | {"body": "x" * 70_000}, expected=413),
+        Sent("STOP without opt_in (a revocation)", no_consent_stop, expected=202),
+    ]
+
+
 class Demo:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
@@ -92,8 +124,11 @@ class Demo:
             status=429, rate=0.3, retry_after=None, path_prefix="/dfo/3.0/channels", seed=12, count=4
         )
         cxone.add_fault(status=503, rate=0.2, path_prefix="/dfo/3.0/channels", seed=13, count=2)
+        return self.send(scenario)
+
+    def send(self, scenario: list[Sent]) -> list[Sent]:
         for sent in scenario:
-            body = sent.payload if isinstance(sent.payload, str) else json.dumps(sent.payload)
+            body = sent.payload if isinstance(sent.payload, str | bytes) else json.dumps(sent.payload)
             response = self.api.post(f"{self.stack.front_url}/sms/inbound", data=body, timeout=30)
             sent.status = response.status_code
             sent.answer = response.json() if response.content else {}
@@ -124,7 +159,8 @@ def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list
     keyword_ids = {s.message_id for s in scenario if s.status == 202 and s.answer.get("keyword")}
     state = demo.stack.cxone.state()
     stored = {m["idOnExternalPlatform"]: m for m in state["messages"].get("sms-channel", [])}
-    replies = state["outbound"]
+    senders = {s.payload.get("from") for s in scenario if isinstance(s.payload, dict)}
+    replies = [r for r in state["outbound"] if r["recipients"][0]["idOnExternalPlatform"] in senders]
     tickets = {t["external_id"]: t for t in demo.stack.ticketing.tickets()}
     ticket_calls = [
         r for r in demo.stack.ticketing.requests(path_prefix="/api/v1/tickets") if r["status"] == 200
@@ -135,7 +171,9 @@ def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list
     for record in audit:
         audit_by_subject.setdefault(record["subject"], []).append(record)
     keyword_actions = Counter(
-        r["details"]["keyword"] for r in audit if r["action"] == "reply_sent" and r.get("details")
+        r["details"]["keyword"]
+        for r in audit
+        if r["action"] == "reply_sent" and r.get("details") and r["subject"] in keyword_ids
     )
     faults = Counter(
         r["status"] for r in demo.stack.cxone.requests(path_prefix="/dfo/3.0/channels") if r["status"] >= 400
@@ -163,13 +201,31 @@ def summarise_inbound(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list
         f"  tickets upserted       {len(tickets)} in {len(ticket_calls)} batch call(s)",
         "  keyword actions        "
         + ", ".join(f"{k} {n}" for k, n in sorted(keyword_actions.items()))
-        + f"; replies sent {len(replies)}; opt-outs waiting for DNC sync {opt_outs_waiting}",
+        + f"; replies sent {len(replies)}; on the opt-out queue for DNC sync {opt_outs_waiting}",
         "  CXone faults injected  " + ", ".join(f"HTTP {k} x{n}" for k, n in sorted(faults.items())),
         f"  in DLQ                 {len(dead)} ({dead_ids})",
         f"  audit records          {len(audit)}",
         f"  accounted for          {len(accepted_ids) - len(unaccounted)}/{len(accepted_ids)} accepted",
     ]
     return lines, unaccounted
+
+
+def summarise_bad_input(demo: Demo, scenario: list[Sent]) -> tuple[list[str], list[str]]:
+    """Lines to print, and the cases that did not get the status they must get."""
+    stored = {m["idOnExternalPlatform"] for m in demo.stack.cxone.state()["messages"].get("sms-channel", [])}
+    replies = [r["recipients"][0]["idOnExternalPlatform"] for r in demo.stack.cxone.state()["outbound"]]
+    lines, wrong = ["Bad input"], []
+    for sent in scenario:
+        what = sent.answer.get("keyword") or sent.answer.get("error") or sent.answer.get("message", "")
+        ok = sent.status == sent.expected
+        if sent.expected == 202:  # the revocation must have been honoured: a confirmation went out
+            ok = ok and isinstance(sent.payload, dict) and sent.payload["from"] in replies
+        elif isinstance(sent.payload, dict):  # refused: nothing of it may have reached CXone
+            ok = ok and sent.payload["id"] not in stored
+        lines.append(f"  {sent.label:<36} {sent.status} {what:<20} {'ok' if ok else 'WRONG'}")
+        if not ok:
+            wrong.append(f"{sent.label} (got {sent.status}, want {sent.expected})")
+    return lines, wrong
 
 
 def main() -> int:
@@ -180,14 +236,16 @@ def main() -> int:
         startup = time.monotonic() - started
         demo = Demo(stack)
         scenario = demo.send_inbound()
+        hostile = demo.send(bad_input_scenario(demo.run))
         drained = stack.wait_until_drained(timeout=90)
         lines, unaccounted = summarise_inbound(demo, scenario)
+        bad_lines, wrong = summarise_bad_input(demo, hostile)
         print(f"\ncxone-relay demo: local stack up in {startup:.1f}s; queues drained: {drained}\n")
-        print("\n".join(lines))
+        print("\n".join([*lines, "", *bad_lines]))
         elapsed = time.monotonic() - started
-        if unaccounted or not drained:
-            missing = ", ".join(unaccounted) or "queues did not drain"
-            print(f"\nFAILED after {elapsed:.1f}s: unaccounted for: {missing}")
+        if unaccounted or wrong or not drained:
+            missing = ", ".join(unaccounted + wrong) or "queues did not drain"
+            print(f"\nFAILED after {elapsed:.1f}s: {missing}")
             return 1
         print(f"\nOK: every accepted request is accounted for ({elapsed:.1f}s)")
         return 0

@@ -4,6 +4,7 @@ Lambda context whose remaining time counts down for real."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -115,3 +116,19 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
 
 def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     return {"Records": [sqs_record(message, queue_arn) for message in messages]}
+
+
+def with_current_timestamp(event: dict[str, Any]) -> dict[str, Any]:
+    """A sample API event whose JSON body has a `timestamp`, stamped with the current time: the
+    samples in events/ are fixed files, and the relay refuses messages older than a week."""
+    body = event.get("body")
+    if not isinstance(body, str) or event.get("isBase64Encoded"):
+        return event
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return event
+    if not isinstance(parsed, dict) or "timestamp" not in parsed:
+        return event
+    parsed["timestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event | {"body": json.dumps(parsed)}

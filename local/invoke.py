@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from local.events import with_current_timestamp
 from local.runtime import FunctionError, FunctionRuntime, FunctionSpec
 from local.stack import DEFAULT_STATE_DIR, STATE_FILE, LocalStack
 
@@ -78,9 +79,10 @@ def function_spec_of(target: LocalStack | Mapping[str, Any], function_id: str) -
 
 def invoke_event(target: LocalStack | Mapping[str, Any], function_id: str, event: Any) -> Any:
     """Run the function once, in a fresh emulator (a cold start, as `sam local invoke` does),
-    against the stack's AWS emulation and simulators. Raises FunctionError on a function error."""
+    against the stack's AWS emulation and simulators. Raises FunctionError on a function error.
+    A sample request's `timestamp` is stamped with the current time (see with_current_timestamp)."""
     with FunctionRuntime(function_spec_of(target, function_id)) as runtime:
-        return runtime.invoke(event)
+        return runtime.invoke(with_current_timestamp(event))
 
 
 def _invoke_locally(function_id: str, event: Any) -> Any:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeGuard
@@ -207,7 +207,8 @@ def _is_error_payload(payload: Any) -> TypeGuard[dict[str, Any]]:
 
 
 class FunctionRuntime:
-    """One RIE process for one function; invocations are serialised, as in one Lambda container."""
+    """One RIE process for one function: one execution environment, so invocations are
+    serialised, as in one Lambda container (FunctionPool runs several)."""
 
     def __init__(self, spec: FunctionSpec, python: str = sys.executable) -> None:
         self.spec = spec
@@ -391,3 +392,76 @@ def _lines(stream: IO[str]) -> Iterable[str]:
                 yield line
     except ValueError:  # the pipe was closed under us during shutdown
         return
+
+
+class FunctionPool:
+    """Up to `size` execution environments of one function, as Lambda runs concurrent invocations:
+    an invoke takes an idle environment, starts a new one (a cold start) when all are busy and
+    the pool is not full, or else waits for one to come free. One is started up front."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        size: int = 4,
+        environment: Callable[[FunctionSpec], FunctionRuntime] = FunctionRuntime,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a function needs at least one execution environment")
+        self.spec = spec
+        self.size = size
+        self._new_environment = environment
+        self._idle: list[FunctionRuntime] = []
+        self._all: list[FunctionRuntime] = []
+        self._available = threading.Condition()
+        self._closed = False
+
+    @property
+    def environments(self) -> int:
+        with self._available:
+            return len(self._all)
+
+    def start(self) -> None:
+        runtime = self._new_environment(self.spec)
+        runtime.start()
+        with self._available:
+            self._all.append(runtime)
+            self._idle.append(runtime)
+
+    def invoke(self, event: Any) -> Any:
+        runtime = self._take()
+        try:
+            return runtime.invoke(event)
+        finally:
+            with self._available:
+                self._idle.append(runtime)
+                self._available.notify()
+
+    def _take(self) -> FunctionRuntime:
+        with self._available:
+            while True:
+                if self._closed:
+                    raise FunctionError("Runtime.Stopped", f"{self.spec.function_id} has been stopped")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) < self.size:
+                    runtime = self._new_environment(self.spec)
+                    self._all.append(runtime)
+                    break
+                self._available.wait()
+        # Started outside the lock: other invokes may take idle environments meanwhile.
+        try:
+            runtime.start()
+        except RuntimeError as exc:
+            with self._available:
+                self._all.remove(runtime)
+                self._available.notify()
+            raise FunctionError("Runtime.Unavailable", str(exc)) from exc
+        return runtime
+
+    def stop(self) -> None:
+        with self._available:
+            self._closed = True
+            runtimes = list(self._all)
+            self._available.notify_all()
+        for runtime in runtimes:
+            runtime.stop()

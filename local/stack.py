@@ -32,7 +32,7 @@ from local.builders import queue_depth
 from local.front import LocalFront, schedule_triggers
 from local.poller import QueuePoller
 from local.provision import Provisioned, provision
-from local.runtime import FAKE_CREDENTIAL, FunctionRuntime, LocalUrls, function_spec
+from local.runtime import FAKE_CREDENTIAL, FunctionPool, LocalUrls, function_spec
 from local.simulators import CxoneSimulator, TicketingSimulator
 from local.template import LOCAL_REGION, ROOT, QueueSource, Template, load_template
 
@@ -52,6 +52,8 @@ LOCAL_CXONE_CREDENTIALS = {
 # Lambda waits up to MaximumBatchingWindowInSeconds to fill a batch; locally a second is enough
 # to batch a burst and keeps interactive use snappy.
 MAX_LOCAL_BATCHING_WINDOW = 1.0
+# Execution environments per function (Lambda runs many; enough here for races to show).
+DEFAULT_ENVIRONMENTS = 4
 IDLE_SLEEP_SECONDS = 0.1
 ERROR_SLEEP_SECONDS = 1.0
 POLLER_JOIN_SECONDS = 5.0
@@ -68,6 +70,7 @@ class LocalStack:
         *,
         pollers: bool = True,
         template: Template | None = None,
+        environments: int = DEFAULT_ENVIRONMENTS,
     ) -> None:
         self.port = port
         self.state_dir = state_dir
@@ -90,7 +93,8 @@ class LocalStack:
         self.provisioned: Provisioned | None = None
         self.cxone = CxoneSimulator(credentials=LOCAL_CXONE_CREDENTIALS)
         self.ticketing = TicketingSimulator(api_key=self.ticketing_api_key)
-        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.environments = environments
+        self.runtimes: dict[str, FunctionPool] = {}
         self._moto: ThreadedMotoServer | None = None
         self._front: LocalFront | None = None
         self._pollers: list[threading.Thread] = []
@@ -168,7 +172,10 @@ class LocalStack:
     def function_description(self, function_id: str) -> dict[str, Any] | None:
         if self.provisioned is None or function_id not in self.template.function_ids():
             return None
-        return function_spec(self.provisioned, function_id, self.urls).to_json()
+        description = function_spec(self.provisioned, function_id, self.urls).to_json()
+        if function_id in self.runtimes:
+            description["environments_started"] = self.runtimes[function_id].environments
+        return description
 
     def queue_report(self) -> dict[str, Any]:
         """Depth of every queue of the template, keyed by logical id."""
@@ -229,7 +236,7 @@ class LocalStack:
     def _start_runtimes(self) -> None:
         provisioned = self.resources()
         for function_id in self.template.function_ids():
-            runtime = FunctionRuntime(function_spec(provisioned, function_id, self.urls))
+            runtime = FunctionPool(function_spec(provisioned, function_id, self.urls), size=self.environments)
             self.runtimes[function_id] = runtime
             self._started.append(runtime.stop)
         # Each emulator takes a moment to come up; start them side by side.
@@ -251,24 +258,33 @@ class LocalStack:
         self._started.append(front.stop)
 
     def _start_pollers(self) -> None:
+        """One poller thread per concurrent invocation the event source allows (its
+        MaximumConcurrency, capped by the function's environments), as Lambda scales its pollers."""
         provisioned = self.resources()
         self._stopping.clear()
         for source in self.template.queue_sources():
-            poller = QueuePoller(
-                # A client per poller, so one queue's slow call never waits on another's connections.
-                self.boto3_session_client("sqs"),
-                provisioned.queues[source.queue_id],
-                provisioned.resolver.get_att(source.queue_id, "Arn"),
-                source,
-                invoke=self.runtimes[source.function_id].invoke,
-                retry_delay_seconds=self.retry_delay_seconds,
-                batching_window_seconds=min(float(source.batching_window_seconds), MAX_LOCAL_BATCHING_WINDOW),
-            )
-            thread = threading.Thread(
-                target=self._poll, args=(poller, source), name=f"poller:{source.queue_id}", daemon=True
-            )
-            thread.start()
-            self._pollers.append(thread)
+            concurrency = min(source.maximum_concurrency or self.environments, self.environments)
+            for slot in range(concurrency):
+                poller = QueuePoller(
+                    # A client per poller, so one slow call never waits on another's connections.
+                    self.boto3_session_client("sqs"),
+                    provisioned.queues[source.queue_id],
+                    provisioned.resolver.get_att(source.queue_id, "Arn"),
+                    source,
+                    invoke=self.runtimes[source.function_id].invoke,
+                    retry_delay_seconds=self.retry_delay_seconds,
+                    batching_window_seconds=min(
+                        float(source.batching_window_seconds), MAX_LOCAL_BATCHING_WINDOW
+                    ),
+                )
+                thread = threading.Thread(
+                    target=self._poll,
+                    args=(poller, source),
+                    name=f"poller:{source.queue_id}:{slot}",
+                    daemon=True,
+                )
+                thread.start()
+                self._pollers.append(thread)
         self._started.append(self._join_pollers)
 
     def _poll(self, poller: QueuePoller, source: QueueSource) -> None:
@@ -374,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retry-delay", type=int, default=1, help="seconds before a failed SQS record is visible again"
     )
+    parser.add_argument(
+        "--environments",
+        type=int,
+        default=DEFAULT_ENVIRONMENTS,
+        help="execution environments per function (concurrent invocations), started as needed",
+    )
     parser.add_argument("--verbose", action="store_true", help="also show the emulators' own log lines")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -388,7 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
-    stack = LocalStack(port=args.port, state_dir=args.state_dir, retry_delay_seconds=args.retry_delay)
+    stack = LocalStack(
+        port=args.port,
+        state_dir=args.state_dir,
+        retry_delay_seconds=args.retry_delay,
+        environments=args.environments,
+    )
     try:
         stack.start()
     except Exception:

@@ -51,6 +51,8 @@ class QueueSource:
     batch_size: int
     batching_window_seconds: int
     report_batch_item_failures: bool
+    # ScalingConfig.MaximumConcurrency: how many invocations Lambda runs at once for this source.
+    maximum_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,17 @@ class Template:
                 batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures"
                 in props.get("FunctionResponseTypes", []),
+                maximum_concurrency=self._integer(props.get("ScalingConfig", {}).get("MaximumConcurrency")),
             )
             for function_id, _, props in self.events("SQS")
         ]
+
+    def _integer(self, value: Any) -> int | None:
+        """A literal number, or a Ref to a parameter holding one."""
+        if value is None:
+            return None
+        target = _ref_target(value)
+        return int(self.parameter(target) if target else value)
 
     def schedule_sources(self) -> list[ScheduleSource]:
         return [

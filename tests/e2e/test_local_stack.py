@@ -114,9 +114,7 @@ def test_stop_queues_an_opt_out_and_replies_once(local_stack: dict[str, Any]) ->
     assert len(replies()) == 1
 
 
-def test_a_record_that_always_fails_lands_in_the_dlq(local_stack: dict[str, Any]) -> None:
-    policy = load_template().resources["InboundSmsQueue"]["Properties"]["RedrivePolicy"]
-    max_receive_count = int(policy["maxReceiveCount"])
+def test_a_record_cxone_refuses_is_tried_once_and_lands_in_the_dlq(local_stack: dict[str, Any]) -> None:
     message_id = unique_id("e2e-poison")
     dead_before = queues(local_stack)["InboundSmsDLQ"]["visible"]
     add_cxone_fault(local_stack, status=400, body_contains=f'"{message_id}"', path_prefix=CHANNELS)
@@ -130,8 +128,8 @@ def test_a_record_that_always_fails_lands_in_the_dlq(local_stack: dict[str, Any]
             "the poison message in InboundSmsDLQ",
         )
         attempts = [entry for entry in store_requests(local_stack) if body_id(entry) == message_id]
-        # One receive, one store attempt: a 400 is not retried inside an invocation.
-        assert [entry["status"] for entry in attempts] == [400] * max_receive_count
+        # One attempt: a 400 is not retried, and the consumer dead-letters it itself at once.
+        assert [entry["status"] for entry in attempts] == [400]
         assert message_id not in stored_ids(local_stack)
     finally:
         clear_cxone_faults(local_stack)
@@ -188,3 +186,23 @@ def test_local_endpoints(local_stack: dict[str, Any]) -> None:
 def _drained(stack: dict[str, Any]) -> bool:
     inbound = queues(stack)["InboundSmsQueue"]
     return bool(inbound["visible"] + inbound["in_flight"] == 0)
+
+
+@pytest.mark.parametrize(
+    ("size", "error"),
+    [(70 * 1024, "payload_too_large"), (6 * 1024 * 1024 + 1, None)],
+    ids=["over-64-KB", "over-Lambdas-6-MB"],
+)
+def test_oversized_bodies_get_413_not_a_gateway_error(
+    local_stack: dict[str, Any], size: int, error: str | None
+) -> None:
+    body = b'{"id": "e2e-big", "body": "' + b"x" * size + b'"}'
+    response = requests.post(
+        f"{local_stack['api']}/sms/inbound",
+        data=body,
+        headers={"x-api-key": local_stack["api_key"], "content-type": "application/json"},
+        timeout=HTTP_TIMEOUT_SECONDS,
+    )
+    assert response.status_code == 413
+    if error is not None:  # answered by the function; above 6 MB, by the gateway
+        assert response.json()["error"] == error

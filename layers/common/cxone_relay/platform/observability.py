@@ -39,8 +39,12 @@ def scope_metrics_to_stack(stack: str | None) -> None:
     """Every metric carries the stack's name and the function's service, so two stacks in one
     account never add up into one series, and alarms and the dashboard pick theirs. Set here, at
     wiring, because Powertools reads the service name when `metrics` is created (at import)."""
-    dimensions = {"service": os.environ.get("POWERTOOLS_SERVICE_NAME", ""), "stack": stack or ""}
-    metrics.set_default_dimensions(**{name: value for name, value in dimensions.items() if value})
+    dimensions = {"stack": stack or ""}
+    if not metrics.service:  # Powertools adds its own when it read the name at import
+        dimensions["service"] = os.environ.get("POWERTOOLS_SERVICE_NAME", "")
+    wanted = {name: value for name, value in dimensions.items() if value}
+    if wanted != metrics.default_dimensions:
+        metrics.set_default_dimensions(**wanted)
 
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
@@ -53,7 +57,8 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
         unit=MetricUnit.Count,
         value=value,
         namespace=NAMESPACE,
-        default_dimensions=metrics.default_dimensions,
+        # single_metric adds the service itself (from the environment, when called).
+        default_dimensions={k: v for k, v in metrics.default_dimensions.items() if k != "service"},
     ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)
