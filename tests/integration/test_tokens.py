@@ -18,6 +18,7 @@ from cxone_relay.platform.cxone.tokens import (
     Credentials,
     SsmTokenCache,
 )
+from cxone_relay.platform.data import keys
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.errors import AuthenticationError, UnauthorizedError
@@ -345,24 +346,69 @@ def test_the_token_is_in_ssm_before_the_lease_is_released(stack, cxone_sim):
 
 
 def test_concurrent_cold_containers_make_one_token_request(stack, cxone_sim):
-    cxone_sim.add_fault(latency_ms=300, path_prefix=TOKEN_PATH, count=1)  # hold the first fetch open
+    """Six cold containers at once, on real threads, with the interleaving forced by events (not
+    timing): the first takes the lease and cannot finish its fetch until the five others are all
+    waiting for it; they wake only once its token is in SSM."""
     clock = Clock()
-    containers = [new_container(cxone_sim.url, clock, sleeper=threading.Event().wait) for _ in range(6)]
-    start = threading.Barrier(len(containers))
-    tokens: list[str] = []
+    others_waiting = threading.Semaphore(0)
+    first_done = threading.Event()
+    waiting_containers: set[int] = set()
+    lock = threading.Lock()
 
-    def cold_start(gateway: CxoneGateway) -> None:
-        start.wait()
-        tokens.append(gateway.tokens.get(gateway.settings.primary_environment, budget()).value)
+    def first_credentials(environment):
+        for _ in range(5):  # the fetch proceeds once every other container is waiting
+            assert others_waiting.acquire(timeout=10)
+        return sim_credentials(environment)
 
-    threads = [threading.Thread(target=cold_start, args=(gateway,)) for gateway in containers]
-    for thread in threads:
+    def waiter(index: int):
+        def sleep(_seconds: float) -> None:
+            with lock:
+                if index not in waiting_containers:
+                    waiting_containers.add(index)
+                    others_waiting.release()
+            assert first_done.wait(10)
+
+        return sleep
+
+    first = CxoneGateway(
+        settings_for(cxone_sim.url),
+        ssm_client=boto3.client("ssm"),
+        dynamodb_client=boto3.client("dynamodb"),
+        credentials=first_credentials,
+        clock=clock,
+        sleeper=_no_waiting,
+    )
+    others = [new_container(cxone_sim.url, clock, sleeper=waiter(n)) for n in range(5)]
+    tokens: dict[str, str] = {}
+
+    def cold_start(name: str, gateway: CxoneGateway) -> None:
+        tokens[name] = gateway.tokens.get(gateway.settings.primary_environment, budget()).value
+        if name == "first":
+            first_done.set()
+
+    leader = threading.Thread(target=cold_start, args=("first", first))
+    leader.start()
+    assert _wait_for_lease_holder()
+    followers = [threading.Thread(target=cold_start, args=(f"other-{n}", g)) for n, g in enumerate(others)]
+    for thread in followers:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
+    for thread in [leader, *followers]:
+        thread.join(timeout=20)
 
-    assert len(tokens) == 6 and len(set(tokens)) == 1
-    assert len(cxone_sim.requests(path_prefix=TOKEN_PATH)) == 1
+    assert len(tokens) == 6 and len(set(tokens.values())) == 1
+    assert len(token_requests(cxone_sim)) == 1
+    assert waiting_containers == set(range(5))
+
+
+def _wait_for_lease_holder() -> bool:
+    """True once some container holds the token lease (it is taken before the fetch starts);
+    read, never taken, so the test cannot steal it."""
+    table = DynamoTable(boto3.client("dynamodb"), STATE_TABLE)
+    for _ in range(500):
+        if table.get(keys.lease(TOKEN_LEASE_PURPOSE, "primary")) is not None:
+            return True
+        threading.Event().wait(0.01)
+    return False
 
 
 def _message(message_id: str) -> InboundMessage:
