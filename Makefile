@@ -13,7 +13,7 @@ PORT ?= 3000
 # Execution environments per function on the local stack (concurrent invocations).
 ENVIRONMENTS ?= 4
 
-.PHONY: setup lint format typecheck test unit build serve demo invoke openapi clean
+.PHONY: setup lint format typecheck test unit build serve demo invoke openapi mutate clean
 
 setup: $(STAMP)
 
@@ -59,8 +59,12 @@ invoke: setup
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
 
+# Mutation testing of the core and each workflow's rules, intake and processor (minutes; not in test).
+mutate: setup
+	$(BIN)/python -m local.mutate
+
 openapi: setup
 	$(BIN)/python -m local.openapi > functions/openapi.json
 
 clean:
-	rm -rf .aws-sam .local .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .aws-sam .local .mutate .pytest_cache .ruff_cache .mypy_cache

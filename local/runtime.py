@@ -42,6 +42,7 @@ START_ATTEMPTS = 3
 _ERROR_KEYS = frozenset({"errorMessage", "errorType", "requestId", "stackTrace"})
 # The emulator's own chatter; function output stays at INFO.
 _EMULATOR_PREFIXES = ("START RequestId", "END RequestId", "REPORT RequestId")
+CLOCK_SHIFT_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_NO_CACHE", "DONT_FAKE_MONOTONIC")
 
 
 class FunctionError(Exception):
@@ -345,7 +346,10 @@ class FunctionRuntime:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
-        return reserved | spec.environment
+        # A clock shifted for the whole run (libfaketime: `faketime '+365 days' make test`) must
+        # reach the functions too, or they and the tests would disagree about what time it is.
+        shifted = {name: os.environ[name] for name in CLOCK_SHIFT_VARIABLES if name in os.environ}
+        return reserved | shifted | spec.environment
 
     def _terminate(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         process, self._process = self._process, None

@@ -88,3 +88,39 @@ def test_the_consent_ledger_keeps_history_in_time_order_under_hashed_keys(table,
     assert {item["pk"]["S"] for item in stored} == {
         keys.consent_partition(PhoneHasher("k").fingerprint(phone))
     }
+
+
+def test_a_redelivered_change_keeps_its_first_entry_untouched(table, stack):
+    clock = Clock()
+    ledger = ConsentLedger(table, PhoneHasher("k"), clock=clock)
+    change = ConsentChange(
+        "+14155552671", ConsentStatus.OPTED_OUT, "sms", "msg-1", datetime(2026, 3, 1, tzinfo=UTC)
+    )
+    ledger.record(change)
+    clock.now += 3600
+    ledger.record(change)  # SQS redelivers the STOP an hour later
+
+    [entry] = [i for i in _items(stack) if i["sk"]["S"].startswith("entry#")]
+    assert entry["recorded_at"]["N"] == str(1_800_000_000)
+    assert entry["phone_masked"]["S"] == "***2671"
+    current = next(i for i in _items(stack) if i["sk"]["S"] == "current")
+    assert current["phone_masked"]["S"] == "***2671" and current["updated_at"]["S"].startswith(
+        "2026-03-01T00:00"
+    )
+
+
+def test_changes_at_the_same_instant_from_different_requests_are_both_kept(table):
+    ledger = ConsentLedger(table, PhoneHasher("k"))
+    when = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    ledger.record(ConsentChange("+14155552671", ConsentStatus.OPTED_OUT, "web", "req#1", when))
+    ledger.record(ConsentChange("+14155552671", ConsentStatus.OPTED_OUT, "ivr", "call-2", when))
+
+    history = ledger.history("+14155552671")
+    assert sorted((e.source, e.reference) for e in history) == [("ivr", "call-2"), ("web", "req#1")]
+    assert {e.occurred_at for e in history} == {
+        "2026-03-01T12:00:00.000+00:00"
+    }  # a "#" in a reference stays out
+
+
+def _items(stack) -> list[dict]:
+    return boto3.client("dynamodb").scan(TableName=stack.tables["StateTable"])["Items"]

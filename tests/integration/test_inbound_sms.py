@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cxone_relay.platform.queueing import QueuePublisher
-from local.builders import emf_metrics
+from local.builders import emf_metrics, iso_utc
 from local.builders import inbound_sms as sms
 from tests.integration.inbound_harness import InboundHarness
 
@@ -103,7 +104,7 @@ def test_malformed_json_is_400_and_audited(inbound):
         ({"timestamp": "yesterday"}, "timestamp"),
         ({"opt_in": "perhaps"}, "opt_in"),
         ({"opt_in": None}, "opt_in"),
-        ({"timestamp": "2099-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": iso_utc(datetime.now(UTC) + timedelta(minutes=6))}, "timestamp"),
         ({"timestamp": "0001-01-01T00:30:00+01:00"}, "timestamp"),
     ],
 )
@@ -266,8 +267,9 @@ def test_stop_updates_consent_queues_the_opt_out_and_replies_once(inbound):
 
 
 def test_start_opts_back_in_and_a_late_stop_does_not_undo_it(inbound):
-    inbound.post(sms("msg-start", "START", timestamp="2026-11-24T12:05:00Z"))
-    inbound.post(sms("msg-old-stop", "STOP", timestamp="2026-11-24T12:00:00Z"))
+    now = datetime.now(UTC)
+    inbound.post(sms("msg-start", "START", timestamp=iso_utc(now - timedelta(minutes=5))))
+    inbound.post(sms("msg-old-stop", "STOP", timestamp=iso_utc(now - timedelta(minutes=10))))
     inbound.drain()
 
     ledger = inbound.consent_ledger()

@@ -87,7 +87,8 @@ class ConsentLedger:
                 status=ConsentStatus(item["status"]),
                 source=str(item["source"]),
                 reference=str(item["reference"]),
-                occurred_at=str(item["sk"]).removeprefix(keys.CONSENT_ENTRY_PREFIX).rsplit("#", 1)[0],
+                # The time never holds a "#"; the reference (a caller's id) may.
+                occurred_at=str(item["sk"]).removeprefix(keys.CONSENT_ENTRY_PREFIX).split("#", 1)[0],
             )
             for item in self._table.query_prefix(partition, keys.CONSENT_ENTRY_PREFIX)
         ]

@@ -7,7 +7,6 @@ opt out only when they are the whole message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from cxone_relay.platform.text import fold, words
@@ -34,12 +33,23 @@ class KeywordAction(StrEnum):
     HELP = "help"
 
 
-@dataclass(frozen=True)
 class KeywordRules:
-    opt_out_first_words: frozenset[str]
-    opt_out_exact_words: frozenset[str]
-    opt_in_words: frozenset[str]
-    help_words: frozenset[str]
+    """The configured keyword lists, folded once (a plain class rather than a dataclass so the
+    mutation tester, which skips decorated classes, reaches `classify`)."""
+
+    __slots__ = ("help_words", "opt_in_words", "opt_out_exact_words", "opt_out_first_words")
+
+    def __init__(
+        self,
+        opt_out_first_words: frozenset[str],
+        opt_out_exact_words: frozenset[str],
+        opt_in_words: frozenset[str],
+        help_words: frozenset[str],
+    ) -> None:
+        self.opt_out_first_words = opt_out_first_words
+        self.opt_out_exact_words = opt_out_exact_words
+        self.opt_in_words = opt_in_words
+        self.help_words = help_words
 
     @classmethod
     def from_lists(

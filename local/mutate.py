@@ -1,0 +1,219 @@
+"""`make mutate`: mutation testing of the platform's core and of each workflow's rules, intake and
+processor, with mutmut. A mutant is one small change to the code (a flipped comparison, a constant
+off by one, a negated condition, a dropped argument, None returned); the unit and integration
+tests should fail on it. A survivor that changes behaviour is a missing test.
+
+mutmut names mutants after their file path and only understands packages at the top of the tree,
+so the run happens in a workspace (.mutate/) holding the layer's package at the top, the tests and
+what they read (local/, functions/, events/, template.yaml). It is slow (minutes), so it is not
+part of `make test`.
+
+    python -m local.mutate [--max-children 2] [--only PATH ...]
+
+Prints the score per module and every surviving mutant as a diff, writes .local/mutation.json,
+and exits non-zero if a module scores under the bar. Mutants that no test can tell apart from the
+original (equivalent mutants) are listed in EQUIVALENT below, each with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from local.template import ROOT
+
+PACKAGE = ROOT / "layers" / "common" / "cxone_relay"
+WORKSPACE = ROOT / ".mutate"
+REPORT = ROOT / ".local" / "mutation.json"
+BAR = 0.90
+
+# Paths relative to the package. The platform's core, then each workflow's rules, intake and processor.
+TARGETS = [
+    "platform/transport.py",
+    "platform/cxone/tokens.py",
+    "platform/data/consent.py",
+    "workflows/inbound_sms/keywords.py",
+    "workflows/inbound_sms/moderation.py",
+    "workflows/inbound_sms/routing.py",
+    "workflows/inbound_sms/intake.py",
+    "workflows/inbound_sms/processor.py",
+    "workflows/inbound_sms/keyword_actions.py",
+]
+
+# (module, the line as mutated) -> why no test can tell it from the original.
+EQUIVALENT: dict[tuple[str, str], str] = {
+    (
+        "platform/data/consent.py",
+        'condition="attribute_not_exists(pk) or updated_at <= :when",',
+    ): "DynamoDB condition keywords are case-insensitive: OR and or are the same expression",
+}
+
+# Tests that cannot run in the workspace: it starts fresh interpreters on the repo's own layout.
+DESELECT = ["tests/integration/test_import_cost.py"]
+
+COMPAT_PLUGIN = '''"""mutmut 3.7 reads item._nodeid, which pytest 9 dropped; the newer mutmut
+needs a click that aws-sam-cli does not allow. Written by local/mutate.py into its workspace."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if not hasattr(item, "_nodeid"):
+            item._nodeid = item.nodeid
+'''
+
+
+@dataclass
+class ModuleScore:
+    module: str
+    total: int = 0
+    killed: int = 0
+    equivalent: int = 0
+    untested: int = 0
+
+    @property
+    def score(self) -> float:
+        counted = self.total - self.equivalent
+        return self.killed / counted if counted else 1.0
+
+    @property
+    def survived(self) -> int:
+        return self.total - self.killed - self.equivalent
+
+
+def prepare_workspace(targets: list[str]) -> None:
+    shutil.rmtree(WORKSPACE, ignore_errors=True)
+    WORKSPACE.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(PACKAGE, WORKSPACE / "cxone_relay", ignore=ignore)
+    for name in ("tests", "local", "functions", "events"):
+        shutil.copytree(ROOT / name, WORKSPACE / name, ignore=ignore)
+    shutil.copy2(ROOT / "template.yaml", WORKSPACE / "template.yaml")
+    (WORKSPACE / "mutmut_compat.py").write_text(COMPAT_PLUGIN)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    # The package sits at the top of the workspace, not under layers/common.
+    pyproject = pyproject.replace('pythonpath = ["layers/common", "."]', 'pythonpath = ["."]')
+    deselect = ", ".join(f'"--deselect", "{path}"' for path in DESELECT)
+    pyproject += f"""
+[tool.mutmut]
+source_paths = ["cxone_relay"]
+only_mutate = {json.dumps([f"cxone_relay/{target}" for target in targets])}
+also_copy = ["local", "functions", "events", "template.yaml", "mutmut_compat.py"]
+pytest_add_cli_args = ["-p", "mutmut_compat", "-p", "no:randomly", "-q", {deselect}]
+pytest_add_cli_args_test_selection = ["tests/unit", "tests/integration"]
+"""
+    (WORKSPACE / "pyproject.toml").write_text(pyproject)
+
+
+def mutmut(*args: str, capture: bool = True) -> str:
+    command = [str(Path(sys.executable).with_name("mutmut")), *args]
+    completed = subprocess.run(command, cwd=WORKSPACE, capture_output=capture, text=True, check=False)
+    return completed.stdout if capture else ""
+
+
+def module_of(mutant: str) -> str:
+    """cxone_relay.platform.transport.xǁTimeBudgetǁusable_seconds__mutmut_3 -> platform/transport.py"""
+    dotted = mutant.split(".x_", maxsplit=1)[0].split(".xǁ", maxsplit=1)[0]
+    return dotted.removeprefix("cxone_relay.").replace(".", "/") + ".py"
+
+
+def mutated_line(mutant: str) -> str:
+    diff = mutmut("show", mutant)
+    added = [
+        line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
+    return added[0] if added else ""
+
+
+def score(targets: list[str]) -> tuple[dict[str, ModuleScore], list[dict[str, str]]]:
+    results = [
+        line.strip().rsplit(": ", 1)
+        for line in mutmut("results", "--all", "true").splitlines()
+        if ": " in line
+    ]
+    scores = {target: ModuleScore(target) for target in targets}
+    survivors: list[dict[str, str]] = []
+    for name, status in results:
+        module = module_of(name)
+        entry = scores.setdefault(module, ModuleScore(module))
+        entry.total += 1
+        if status in ("killed", "timeout"):
+            entry.killed += 1
+            continue
+        line = mutated_line(name)
+        reason = EQUIVALENT.get((module, line))
+        if reason:
+            entry.equivalent += 1
+            continue
+        if status == "no tests":
+            entry.untested += 1
+        survivors.append({"mutant": name, "module": module, "status": status, "diff": mutmut("show", name)})
+    return scores, survivors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.mutate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel")
+    parser.add_argument("--only", nargs="*", help="package-relative modules to mutate (default: all targets)")
+    args = parser.parse_args(argv)
+    targets = args.only or TARGETS
+    prepare_workspace(targets)
+    print(f"mutating {len(targets)} modules in {WORKSPACE} (this takes minutes)", flush=True)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.max_children)],
+        cwd=WORKSPACE,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    scores, survivors = score(targets)
+    for survivor in survivors:
+        print(f"\n--- survived: {survivor['mutant']} ({survivor['status']})")
+        print("\n".join(line for line in survivor["diff"].splitlines() if re.match(r"^[-+@]", line)))
+    print(f"\n{'module':<44} {'mutants':>7} {'killed':>7} {'equiv':>6} {'left':>5} {'score':>7}")
+    failing = []
+    for module, entry in sorted(scores.items()):
+        print(
+            f"{module:<44} {entry.total:>7} {entry.killed:>7} {entry.equivalent:>6}"
+            f" {entry.survived:>5} {entry.score:>7.1%}"
+        )
+        if entry.score < BAR:
+            failing.append(module)
+    by_module: dict[str, list[str]] = defaultdict(list)
+    for survivor in survivors:
+        by_module[survivor["module"]].append(survivor["mutant"])
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(
+        json.dumps(
+            {
+                "bar": BAR,
+                "modules": {
+                    module: {
+                        "mutants": entry.total,
+                        "killed": entry.killed,
+                        "equivalent": entry.equivalent,
+                        "score": round(entry.score, 4),
+                    }
+                    for module, entry in sorted(scores.items())
+                },
+                "survivors": dict(by_module),
+                "equivalent": {f"{module}: {line}": reason for (module, line), reason in EQUIVALENT.items()},
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    if failing:
+        print(f"\nunder {BAR:.0%}: {', '.join(failing)}")
+        return 1
+    print(f"\nevery module at or above {BAR:.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
