@@ -26,7 +26,8 @@ def inbox(stack, cxone_sim, ticketing_sim, monkeypatch) -> InboxHarness:
 
 def backlog(inbox: InboxHarness, count: int = 230) -> list[dict[str, Any]]:
     """`count` conversations updated a minute apart, the last one two minutes ago."""
-    texts = ["Thanks, all good now", "The parcel is missing", "I want a refund immediately"]  # LOW, MEDIUM, HIGH
+    # LOW, MEDIUM, HIGH
+    texts = ["Thanks, all good now", "The parcel is missing", "I want a refund immediately"]
     contacts = [
         social_contact(
             f"c-{n:03d}",

@@ -22,6 +22,22 @@ from cxone_relay.workflows.social_inbox.tickets import TicketExport
 CHECKPOINT_PREFIX = "social-inbox"
 
 
+def classifier(settings: InboxPullSettings) -> Classifier:
+    # Both heavy libraries (lingua, VADER) load on first use, inside these objects.
+    return Classifier(
+        UrgentKeywords(settings.urgent_keywords, settings.default_language),
+        LanguageDetector(
+            settings.inbox_languages,
+            settings.default_language,
+            min_letters=settings.language_min_letters,
+            min_confidence=settings.language_min_confidence,
+        ),
+        SentimentAnalyzer(),
+        Thresholds(settings.high_priority_sentiment_below, settings.medium_priority_sentiment_below),
+        shouting_raises=settings.shouting_raises_priority,
+    )
+
+
 def inbox_pull(
     settings: InboxPullSettings,
     *,
@@ -41,23 +57,10 @@ def inbox_pull(
                 sleeper=sleeper,
             )
         )
-    # Both heavy libraries (lingua, VADER) load on first use, inside these objects.
-    classifier = Classifier(
-        UrgentKeywords(settings.urgent_keywords, settings.default_language),
-        LanguageDetector(
-            settings.inbox_languages,
-            settings.default_language,
-            min_letters=settings.language_min_letters,
-            min_confidence=settings.language_min_confidence,
-        ),
-        SentimentAnalyzer(),
-        Thresholds(settings.high_priority_sentiment_below, settings.medium_priority_sentiment_below),
-        shouting_raises=settings.shouting_raises_priority,
-    )
     return InboxPuller(
         name=f"{CHECKPOINT_PREFIX}#{environment}",
         reader=InboxReader(parts.cxone(sleeper=sleeper).client(environment), settings.inbox_channels),
-        classifier=classifier,
+        classifier=classifier(settings),
         tickets=tickets,
         checkpoints=CheckpointStore(parts.state_table, clock),
         lease=lambda seconds: Lease(parts.state_table, LEASE_PURPOSE, seconds, clock=clock),
