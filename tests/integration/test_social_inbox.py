@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.errors import PermanentUpstreamError
+from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
 from cxone_relay.workflows.social_inbox.window import position_text
 from local.builders import social_contact
 from tests.integration.inbox_harness import CHECKPOINT, NOW, InboxHarness, ScriptedContext
@@ -465,3 +468,42 @@ def test_without_ticketing_conversations_are_classified_and_audited(inbox):
     assert inbox.ticket_calls() == []
     assert (result["conversations"], result["tickets"]) == (3, 0)
     assert [r["action"] for r in inbox.audit("c-002")] == ["classified"]
+
+
+def test_paging_stops_at_the_first_page_that_reaches_past_the_window(inbox):
+    due = [social_contact(f"due-{n:02d}", "hi", updated_at=inbox.ago(minutes=70 - n)) for n in range(60)]
+    ahead = [
+        social_contact(f"ahead-{n:02d}", "hi", updated_at=NOW + timedelta(minutes=n + 1)) for n in range(60)
+    ]
+    inbox.cxone.load_contacts(ahead + due)
+
+    result = inbox.run()
+
+    assert (result["outcome"], result["pages"], result["conversations"]) == ("completed", 2, 60)
+    assert len(inbox.listing_requests()) == 2  # the third page holds only later contacts
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.position == position_text(NOW - SETTLE)
+
+
+def test_a_run_without_time_for_a_page_reads_nothing_and_leaves_the_checkpoint(inbox):
+    backlog(inbox, 10)
+
+    result = inbox.run(ScriptedContext(lambda: 17.9))  # 15 s a page + 3 s reserve: not quite
+
+    assert (result["outcome"], result["reason"], result["pages"]) == ("incomplete", "time budget spent", 0)
+    assert inbox.listing_requests() == []
+    assert inbox.checkpoint() is None
+    assert inbox.run(ScriptedContext(lambda: 18.1))["conversations"] == 10
+
+
+def test_a_crashed_runs_lease_holds_up_the_next_run_only_until_it_lapses(inbox):
+    backlog(inbox, 5)
+    table = DynamoTable(inbox.dynamodb, inbox.stack.tables["StateTable"])
+    assert Lease(table, LEASE_PURPOSE, 300, clock=inbox.clock, holder="crashed").acquire(CHECKPOINT)
+
+    held = inbox.run()
+    inbox.clock.advance(seconds=301)
+    lapsed = inbox.run()
+
+    assert (held["outcome"], lapsed["outcome"]) == ("skipped", "completed")
+    assert lapsed["conversations"] == 5
