@@ -386,16 +386,19 @@ def test_an_updated_conversation_is_re_upserted_once_and_an_unchanged_one_never(
 
 def test_a_ticketing_outage_stops_the_run_and_the_next_run_upserts_only_what_did_not_land(inbox):
     contacts = backlog(inbox, 120)
-    inbox.ticketing.add_fault(status=503, body_contains='"c-060"', path_prefix="/api/v1/tickets")
+    # The last page's chunk: the listing is read to its end, yet the checkpoint must not pass it.
+    inbox.ticketing.add_fault(status=503, body_contains='"c-110"', path_prefix="/api/v1/tickets")
 
     first = inbox.run()
 
     assert (first["outcome"], first["reason"], first["conversations"]) == (
         "incomplete",
         "ticketing unavailable",
-        50,
+        100,
     )
-    assert [r["action"] for r in inbox.audit("c-050")] == ["ticketing_failed"]
+    assert [r["action"] for r in inbox.audit("c-100")] == ["ticketing_failed"]
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.seen_at_position == ("c-099",)
     inbox.ticketing.clear_faults()
     second = inbox.run()
 
@@ -493,7 +496,7 @@ def test_a_run_without_time_for_a_page_reads_nothing_and_leaves_the_checkpoint(i
     assert (result["outcome"], result["reason"], result["pages"]) == ("incomplete", "time budget spent", 0)
     assert inbox.listing_requests() == []
     assert inbox.checkpoint() is None
-    assert inbox.run(ScriptedContext(lambda: 18.1))["conversations"] == 10
+    assert inbox.run(ScriptedContext(lambda: 18.0))["conversations"] == 10  # exactly enough
 
 
 def test_a_crashed_runs_lease_holds_up_the_next_run_only_until_it_lapses(inbox):
@@ -507,3 +510,26 @@ def test_a_crashed_runs_lease_holds_up_the_next_run_only_until_it_lapses(inbox):
 
     assert (held["outcome"], lapsed["outcome"]) == ("skipped", "completed")
     assert lapsed["conversations"] == 5
+
+
+@pytest.mark.parametrize(("elapsed", "second_outcome"), [(89, "skipped"), (91, "completed")])
+def test_a_runs_lease_lasts_its_invocation_plus_a_margin(inbox, elapsed, second_outcome):
+    backlog(inbox, 80)
+    second: list[dict[str, Any]] = []
+
+    def remaining() -> float:
+        # 60 s left when the first run starts: its lease lasts those and a 30 s margin.
+        if len(inbox.ticket_calls()) == 1 and not second:
+            inbox.clock.advance(seconds=elapsed)
+            second.append(inbox.run())
+        return 60.0
+
+    first = inbox.run(ScriptedContext(remaining))
+
+    assert second[0]["outcome"] == second_outcome
+    if second_outcome == "completed":
+        # A run that outlived its lease (it cannot, in Lambda) still cannot undo the newer one.
+        assert (first["outcome"], first["reason"]) == ("incomplete", "checkpoint moved by another run")
+    else:
+        assert first["outcome"] == "completed"
+    assert set(inbox.upserted_ids()) == {f"c-{n:03d}" for n in range(80)}

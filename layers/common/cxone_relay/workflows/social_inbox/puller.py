@@ -65,7 +65,7 @@ class _Run:
 @dataclass(frozen=True)
 class _PageResult:
     done: bool  # every contact of the page handled
-    at_end: bool  # nothing more in the window after this page
+    at_end: bool  # done, and nothing more in the window after this page
     reason: str | None = None
 
 
@@ -147,7 +147,7 @@ class InboxPuller:
             page = self._reader.page(run.window, budget, token)
             run.pages += 1
             result = self._take(run, page, budget)
-            if result.done and result.at_end:
+            if result.at_end:  # only ever with every contact of the page done
                 run.cursor.finish(run.window)
             saved = self._checkpoints.save(
                 self._name, position_text(run.cursor.position), run.cursor.taken, expected_version=run.version
