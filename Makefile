@@ -17,7 +17,8 @@ ENVIRONMENTS ?= 4
 
 setup: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/requirements.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/requirements.txt \
+		layers/sentiment/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (the Lambda runtime is python3.11)"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -49,6 +49,50 @@ def inbound_sms(
     } | overrides
 
 
+def iso_millis(moment: datetime) -> str:
+    """An ISO 8601 UTC timestamp with milliseconds and a Z, as DFO writes its times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def social_contact(
+    contact_id: str,
+    text: str | None,
+    *,
+    updated_at: datetime,
+    created_at: datetime | None = None,
+    channel: str = "FACEBOOK",
+    status: str = "open",
+    subject: str | None = None,
+    body: str | None = None,
+    replies: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A contact as POST /_sim/contacts takes it: the customer's `text` as one inbound message
+    (none when None), and any agent `replies` as outbound ones."""
+    created = created_at or updated_at
+    messages = [] if text is None else [_dfo_message(f"{contact_id}-in", "inbound", created, text)]
+    for n, reply in enumerate(replies):
+        messages.append(_dfo_message(f"{contact_id}-out-{n}", "outbound", updated_at, reply))
+    return {
+        "id": contact_id,
+        "channel": channel,
+        "status": status,
+        "subject": subject,
+        "body": body,
+        "createdAt": iso_millis(created),
+        "updatedAt": iso_millis(updated_at),
+        "messages": messages,
+    }
+
+
+def _dfo_message(message_id: str, direction: str, created_at: datetime, text: str) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "direction": direction,
+        "createdAt": iso_millis(created_at),
+        "messageContent": {"type": "TEXT", "payload": {"text": text}},
+    }
+
+
 def scan_table(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
     """Every item of a table as plain Python values (all pages)."""
     items: list[dict[str, Any]] = []

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from local.demos import DemoContext, DemoSection
 from local.demos.inbound_sms import BadInputDemo, InboundSmsDemo
+from local.demos.social_inbox import SocialInboxDemo
 from local.stack import LocalStack
 
-SECTIONS: list[Callable[[DemoContext], DemoSection]] = [InboundSmsDemo, BadInputDemo]
+SECTIONS: list[Callable[[DemoContext], DemoSection]] = [InboundSmsDemo, BadInputDemo, SocialInboxDemo]
 
 
 def main() -> int:

@@ -130,9 +130,12 @@ def summarise_inbound(demo: DemoContext, scenario: list[Sent]) -> tuple[list[str
     stored = {m["idOnExternalPlatform"]: m for m in state["messages"].get("sms-channel", [])}
     senders = {s.payload.get("from") for s in scenario if isinstance(s.payload, dict)}
     replies = [r for r in state["outbound"] if r["recipients"][0]["idOnExternalPlatform"] in senders]
-    tickets = {t["external_id"]: t for t in demo.stack.ticketing.tickets()}
+    # Other workflows upsert tickets too: count this one's (SMS) only.
+    tickets = {t["external_id"]: t for t in demo.stack.ticketing.tickets() if t.get("channel") == "sms"}
     ticket_calls = [
-        r for r in demo.stack.ticketing.requests(path_prefix="/api/v1/tickets") if r["status"] == 200
+        r
+        for r in demo.stack.ticketing.requests(path_prefix="/api/v1/tickets")
+        if r["status"] == 200 and any(t.get("channel") == "sms" for t in r["body"])
     ]
     dead = {body["id"] for body in demo.dead_letters("InboundSmsDLQ")}
     audit = demo.audit_records("inbound-sms")

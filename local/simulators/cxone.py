@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from werkzeug.datastructures import MultiDict
@@ -65,8 +65,14 @@ OUTBOUND_REQUIRED = ("thread.idOnExternalPlatform", "messageContent.payload.text
 DELIVERY_STATUSES = ("delivered", "seen", "failed")
 # Practitioners report the DNC API wants digits only; E.164 allows at most 15.
 DNC_PHONE = re.compile(r"[0-9]{7,15}")
-CONTACT_FILTERS = ("status", "channel", "routingQueueId")
-MESSAGE_FILTERS = ("channel", "direction")
+# List filter name -> the field of a served item it matches. CXone spells them status[]=a, and
+# contactId[] is the relay's undocumented reading (see its endpoints module).
+CONTACT_FILTERS = {"status": "status", "channel": "channelId", "routingQueueId": "routingQueueId"}
+MESSAGE_FILTERS = {"channel": "channelId", "direction": "direction", "contactId": "contactId"}
+# The listing's date window (date[from]/date[to], day resolution) is read as applying to updatedAt.
+DATE_FILTERED_FIELD = "updatedAt"
+SORTABLE_FIELDS = ("createdAt", "updatedAt")
+SORTING_TYPES = ("asc", "desc")
 
 
 Selector = Callable[[MultiDict[str, str]], list[Json]]
@@ -78,10 +84,12 @@ class ApiVersionConverter(BaseConverter):
 
 @dataclass(frozen=True)
 class _Scroll:
-    """Server-side cursor behind an opaque scrollToken: the filters of the first page and an offset."""
+    """Server-side cursor behind an opaque scrollToken: what the first page selected, and an offset.
+    Like an Elasticsearch scroll, a scroll is a snapshot: changes after its first page do not move
+    items in or out of it (a contact updated meanwhile shows in the next scroll)."""
 
     kind: str
-    filters: MultiDict[str, str]
+    items: list[Json]
     offset: int
 
 
@@ -381,12 +389,18 @@ class CxoneSimulator(SimulatorServer):
         return self._page(request, "messages", self._select_messages)
 
     def _select_contacts(self, filters: MultiDict[str, str]) -> list[Json]:
-        summaries = [{k: v for k, v in c.items() if k != "messages"} for c in self._contacts]
-        return [c for c in summaries if _matches_filters(c, filters, CONTACT_FILTERS)]
+        window = _date_window(filters)
+        contacts = [_dfo_contact(contact) for contact in self._contacts]
+        selected = [
+            c
+            for c in contacts
+            if _matches_filters(c, filters, CONTACT_FILTERS) and _in_date_window(c, window)
+        ]
+        return _sorted(selected, filters)
 
     def _select_messages(self, filters: MultiDict[str, str]) -> list[Json]:
         messages = [
-            {"contactId": contact["id"], "channel": contact.get("channel"), **message}
+            _dfo_message(contact, message)
             for contact in self._contacts
             for message in contact.get("messages") or []
         ]
@@ -398,17 +412,16 @@ class CxoneSimulator(SimulatorServer):
             scroll = self._scrolls.get(token)
             if scroll is None or scroll.kind != kind:
                 raise ApiError(400, "scrollToken is invalid or expired", field="scrollToken")
-            # Like the real API, a scroll keeps the filters of its first page.
-            filters, offset = scroll.filters, scroll.offset
+            # Like the real API, a scroll keeps the filters (and here the items) of its first page.
+            items, offset = scroll.items, scroll.offset
         else:
-            filters, offset = MultiDict(request.args), 0
-        items = select(filters)
+            items, offset = select(MultiDict(request.args)), 0
         page = items[offset : offset + self._page_size]
         next_offset = offset + len(page)
         next_token = ""
         if next_offset < len(items):
             next_token = secrets.token_urlsafe(16)
-            self._scrolls[next_token] = _Scroll(kind, filters, next_offset)
+            self._scrolls[next_token] = _Scroll(kind, items, next_offset)
         return json_response({"hits": len(items), "scrollToken": next_token, "data": copy.deepcopy(page)})
 
     # -- Admin API: DNC ----------------------------------------------------------------------
@@ -566,13 +579,100 @@ def _int_param(params: Mapping[str, Any], name: str, *, required: bool) -> int |
     return value
 
 
-def _matches_filters(item: Json, filters: MultiDict[str, str], names: Iterable[str]) -> bool:
-    for name in names:
+def _matches_filters(item: Json, filters: MultiDict[str, str], fields: Mapping[str, str]) -> bool:
+    for name, field in fields.items():
         # CXone spells list filters status[]=a&status[]=b; accept the bare name too.
         wanted = filters.getlist(f"{name}[]") + filters.getlist(name)
-        if wanted and item.get(name) not in wanted:
+        if wanted and str(item.get(field)) not in wanted:
             return False
     return True
+
+
+def _dfo_contact(contact: Json) -> Json:
+    """A loaded contact ({id, channel, status, subject, body, createdAt, updatedAt, messages}) as a
+    DFO listing serves a case. subject and body are not in NICE's published case schema; they are
+    served as loaded, with anything else the contact was loaded with."""
+    messages = [m for m in contact.get("messages") or [] if isinstance(m, dict)]
+    texts = [_message_text(m) for m in messages]
+    latest = next((text for text in reversed(texts) if text), None)
+    served = {key: value for key, value in contact.items() if key not in ("messages", "channel")}
+    return served | {
+        "id": contact["id"],
+        "threadId": contact.get("threadId", f"thread-{contact['id']}"),
+        "status": contact.get("status", "new"),
+        "direction": "inbound",
+        "channelId": contact.get("channel"),
+        "createdAt": contact.get("createdAt"),
+        "updatedAt": contact.get("updatedAt", contact.get("createdAt")),
+        "statusUpdatedAt": contact.get("updatedAt", contact.get("createdAt")),
+        "preview": latest if latest is not None else contact.get("body"),
+    }
+
+
+def _dfo_message(contact: Json, message: Json) -> Json:
+    return message | {
+        "contactId": contact["id"],
+        "threadId": contact.get("threadId", f"thread-{contact['id']}"),
+        "channelId": contact.get("channel"),
+    }
+
+
+def _message_text(message: Json) -> str | None:
+    content = message.get("messageContent")
+    payload = content.get("payload") if isinstance(content, dict) else None
+    text = payload.get("text") if isinstance(payload, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time as aware UTC (naive times are UTC); None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _date_window(filters: MultiDict[str, str]) -> tuple[date | None, date | None]:
+    """date[from]/date[to] as NICE's SDK sends them: YYYY-MM-DD, both ends inclusive."""
+    window: list[date | None] = []
+    for name in ("date[from]", "date[to]"):
+        value = filters.get(name)
+        if value is None:
+            window.append(None)
+            continue
+        try:
+            window.append(datetime.strptime(value, "%Y-%m-%d").date())
+        except ValueError:
+            raise ApiError(400, f"{name} must be a date, YYYY-MM-DD", field=name) from None
+    return window[0], window[1]
+
+
+def _in_date_window(item: Json, window: tuple[date | None, date | None]) -> bool:
+    start, end = window
+    if start is None and end is None:
+        return True
+    moment = _moment(item.get(DATE_FILTERED_FIELD))
+    if moment is None:
+        return False
+    day = moment.date()
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _sorted(items: list[Json], filters: MultiDict[str, str]) -> list[Json]:
+    field = filters.get("sorting")
+    if field is None:
+        return items
+    if field not in SORTABLE_FIELDS:
+        raise ApiError(400, f"sorting must be one of {', '.join(SORTABLE_FIELDS)}", field="sorting")
+    order = filters.get("sortingType", "asc")
+    if order not in SORTING_TYPES:
+        raise ApiError(400, "sortingType must be asc or desc", field="sortingType")
+    # Unreadable times sort first; equal times keep their loaded order (a stable sort).
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(items, key=lambda item: _moment(item.get(field)) or epoch, reverse=order == "desc")
 
 
 def _positive_int(value: Any, name: str) -> int:

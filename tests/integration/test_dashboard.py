@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 import cxone_relay
-from local.builders import emf_metrics
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.leases import Lease
+from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
+from local.builders import emf_metrics, social_contact
 from local.builders import inbound_sms as sms
 from local.template import load_template
 from tests.dashboard import assert_matches_dashboard, dashboard_queries
 from tests.integration.inbound_harness import InboundHarness
+from tests.integration.inbox_harness import CHECKPOINT, InboxHarness
 
 
 @pytest.fixture
@@ -49,3 +53,33 @@ def test_the_stack_dimension_keeps_two_stacks_apart():
     body = load_template().resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     custom = [line for line in body.splitlines() if "{CxoneRelay," in line]
     assert custom and all('stack=\\"${AWS::StackName}\\"' in line for line in custom)
+
+
+def test_inbox_metrics_match_their_dashboard_queries(stack, cxone_sim, ticketing_sim, monkeypatch, capsys):
+    inbox = InboxHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
+    texts = ["Thanks, all good now", "The parcel is missing", "I want a refund immediately"]
+    inbox.cxone.load_contacts(
+        [social_contact(f"c-{n}", texts[n], updated_at=inbox.ago(minutes=10 - n)) for n in range(3)]
+    )
+    inbox.run()
+    # A run that finds the lease held emits its own count.
+    table = DynamoTable(inbox.dynamodb, stack.tables["StateTable"])
+    Lease(table, LEASE_PURPOSE, 300, clock=inbox.clock, holder="other").acquire(CHECKPOINT)
+    inbox.run()
+
+    emitted = emf_metrics(capsys.readouterr().out)
+    assert {name for name, _ in emitted} >= {
+        "ConversationsPulled",
+        "ConversationsByPriority",
+        "InboxPages",
+        "InboxRunDuration",
+        "CheckpointLag",
+        "InboxRunsSkipped",
+        "TicketsUpserted",
+    }
+    assert {dims["priority"] for name, dims in emitted if name == "ConversationsByPriority"} == {
+        "HIGH",
+        "MEDIUM",
+        "LOW",
+    }
+    assert_matches_dashboard(emitted)

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cxone_relay.platform.data import keys
+from cxone_relay.platform.data.checkpoints import Checkpoint, CheckpointStore
 from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentStatus
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
@@ -124,3 +125,31 @@ def test_changes_at_the_same_instant_from_different_requests_are_both_kept(table
 
 def _items(stack) -> list[dict]:
     return boto3.client("dynamodb").scan(TableName=stack.tables["StateTable"])["Items"]
+
+
+def test_a_checkpoint_saves_the_next_version_only_over_the_one_it_read(table):
+    store = CheckpointStore(table, Clock())
+
+    assert store.load("inbox#primary") is None
+    first = store.save("inbox#primary", "2026-03-10T09:00:00.000000Z", ["b", "a", "b"], expected_version=0)
+    assert first is not None
+    assert first == Checkpoint("2026-03-10T09:00:00.000000Z", ("a", "b"), 1, "2027-01-15T08:00:00.000+00:00")
+    assert store.load("inbox#primary") == first
+    # A second "first" save, or one over a version already replaced, writes nothing.
+    assert store.save("inbox#primary", "2026-03-10T10:00:00.000000Z", [], expected_version=0) is None
+    second = store.save("inbox#primary", "2026-03-10T10:00:00.000000Z", [], expected_version=1)
+    assert second is not None and second.version == 2
+    assert store.save("inbox#primary", "2026-03-10T11:00:00.000000Z", [], expected_version=1) is None
+    assert store.load("inbox#primary") == second
+    assert store.load("inbox#other") is None  # one checkpoint per name
+
+
+def test_a_checkpoint_never_moves_backwards_even_over_the_right_version(table):
+    store = CheckpointStore(table, Clock())
+    store.save("inbox#primary", "2026-03-10T10:00:00.000000Z", ["a"], expected_version=0)
+
+    assert store.save("inbox#primary", "2026-03-10T09:59:59.999999Z", [], expected_version=1) is None
+    same = store.save("inbox#primary", "2026-03-10T10:00:00.000000Z", ["a", "b"], expected_version=1)
+
+    assert same is not None and same.seen_at_position == ("a", "b")
+    assert table.get(keys.checkpoint("inbox#primary")) is not None

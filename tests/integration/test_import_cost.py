@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -50,6 +51,16 @@ def moto_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def provisioned(moto_server):
+    """The template's resources, once for the module's moto server (module-scoped, so it brings
+    its own fake credentials rather than the per-test environment's)."""
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    return provision(session=session, endpoint_url=moto_server)
+
+
 def _run(script: str, env: dict[str, str]) -> dict:
     completed = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
@@ -57,9 +68,8 @@ def _run(script: str, env: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, monkeypatch):
+def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, provisioned, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    provisioned = provision(endpoint_url=moto_server)
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
         **provisioned.function_environment("InboundSmsApiFunction"),
@@ -77,3 +87,21 @@ def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, monke
         if any(name == root or name.startswith(root + ".") for root in NOT_IN_AN_API_HANDLER)
     )
     assert unwanted == []
+
+
+def test_inbox_pull_handler_loads_vader_and_lingua_only_when_it_classifies(
+    moto_server, provisioned, monkeypatch
+):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
+        **provisioned.function_environment("InboxPullFunction"),
+        "AWS_ENDPOINT_URL": moto_server,
+        "PYTHONPATH": str(ROOT / "layers" / "common"),
+    }
+    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "inbox_pull" / "app.py"))
+
+    loaded = _run(handler_script, env)["modules"]
+
+    assert "cxone_relay.workflows.social_inbox.puller" in loaded  # the handler did initialise
+    assert not [name for name in loaded if name.split(".")[0] in {"vaderSentiment", "lingua"}]

@@ -54,3 +54,11 @@ def test_sqs_events_carry_queued_messages(path):
     for record in event["Records"]:
         assert record["eventSource"] == "aws:sqs"
         QueuedInboundSms.model_validate_json(record["body"])
+
+
+@pytest.mark.parametrize("path", _events_for("InboxPullFunction"), ids=lambda p: p.name)
+def test_schedule_events_look_like_what_eventbridge_scheduler_sends(path):
+    event = json.loads(path.read_text())
+    assert (event["source"], event["detail-type"]) == ("aws.scheduler", "Scheduled Event")
+    assert isinstance(event["detail"], str)  # Scheduler sends detail as a JSON string
+    assert event["resources"][0].startswith("arn:aws:scheduler:")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from local.builders import social_contact
 from local.simulators import CxoneSimulator, TicketingSimulator
 
 TIMEOUT = 5
@@ -451,6 +452,104 @@ def test_unknown_scroll_token_is_rejected(api: CxoneClient) -> None:
 
     assert response.status_code == 400
     assert first_error(response)["field"] == "scrollToken"
+
+
+def test_contacts_are_served_in_dfo_shape_and_their_messages_from_the_messages_listing(
+    cxone: CxoneSimulator, api: CxoneClient
+) -> None:
+    loaded = social_contact(
+        "c-1",
+        "Where is my order?",
+        updated_at=datetime(2024, 5, 1, 10, 5, tzinfo=UTC),
+        created_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        channel="FACEBOOK",
+        subject="Order",
+        body="body text",
+        replies=("On its way",),
+    )
+    cxone.load_contacts([loaded])
+
+    [served] = api("GET", CONTACTS_PATH).json()["data"]
+    messages = api("GET", "/dfo/3.0/messages", params={"contactId[]": "c-1"}).json()["data"]
+
+    assert served == {
+        "id": "c-1",
+        "threadId": "thread-c-1",
+        "status": "open",
+        "direction": "inbound",
+        "channelId": "FACEBOOK",
+        "createdAt": "2024-05-01T10:00:00.000Z",
+        "updatedAt": "2024-05-01T10:05:00.000Z",
+        "statusUpdatedAt": "2024-05-01T10:05:00.000Z",
+        "preview": "On its way",
+        "subject": "Order",
+        "body": "body text",
+    }
+    assert [(m["id"], m["direction"], m["contactId"], m["channelId"]) for m in messages] == [
+        ("c-1-in", "inbound", "c-1", "FACEBOOK"),
+        ("c-1-out-0", "outbound", "c-1", "FACEBOOK"),
+    ]
+    assert messages[0]["messageContent"] == {"type": "TEXT", "payload": {"text": "Where is my order?"}}
+
+
+def test_the_date_window_has_day_resolution_on_updated_at(cxone: CxoneSimulator, api: CxoneClient) -> None:
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2024, 5, day, hour, tzinfo=UTC)
+
+    cxone.load_contacts(
+        [
+            social_contact("before", "x", updated_at=at(1, 23)),
+            social_contact("first-day", "x", updated_at=at(2, 0), created_at=at(1, 1)),
+            social_contact("last-day", "x", updated_at=at(3, 23)),
+            social_contact("after", "x", updated_at=at(4, 0)),
+        ]
+    )
+
+    window = {"date[from]": "2024-05-02", "date[to]": "2024-05-03"}
+    served = [c["id"] for c in api("GET", CONTACTS_PATH, params=window).json()["data"]]
+    from_only = api("GET", CONTACTS_PATH, params={"date[from]": "2024-05-03"}).json()["data"]
+
+    assert served == ["first-day", "last-day"]
+    assert [c["id"] for c in from_only] == ["last-day", "after"]
+    bad = api("GET", CONTACTS_PATH, params={"date[to]": "2024-05-03T00:00:00Z"})
+    assert bad.status_code == 400 and first_error(bad)["field"] == "date[to]"
+
+
+def test_contacts_sort_by_updated_at_either_way_and_keep_ties_in_order(
+    cxone: CxoneSimulator, api: CxoneClient
+) -> None:
+    moment = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    cxone.load_contacts(
+        [
+            social_contact("late", "x", updated_at=moment.replace(hour=12)),
+            social_contact("tie-1", "x", updated_at=moment),
+            social_contact("tie-2", "x", updated_at=moment),
+            social_contact("early", "x", updated_at=moment.replace(hour=8)),
+        ]
+    )
+
+    def ids(**params: str) -> list[str]:
+        return [c["id"] for c in api("GET", CONTACTS_PATH, params=params).json()["data"]]
+
+    assert ids(sorting="updatedAt", sortingType="asc") == ["early", "tie-1", "tie-2", "late"]
+    assert ids(sorting="updatedAt") == ["early", "tie-1", "tie-2", "late"]
+    assert ids(sorting="updatedAt", sortingType="desc") == ["late", "tie-1", "tie-2", "early"]
+    assert ids() == ["late", "tie-1", "tie-2", "early"]  # unsorted: as loaded
+    assert first_error(api("GET", CONTACTS_PATH, params={"sorting": "id"}))["field"] == "sorting"
+    bad_type = api("GET", CONTACTS_PATH, params={"sorting": "updatedAt", "sortingType": "up"})
+    assert first_error(bad_type)["field"] == "sortingType"
+
+
+def test_a_scroll_keeps_what_its_first_page_selected(cxone: CxoneSimulator, api: CxoneClient) -> None:
+    moment = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    cxone.load_contacts([social_contact(f"c-{n}", "x", updated_at=moment) for n in range(3)])
+    cxone.set_page_size(2)
+    first = api("GET", CONTACTS_PATH, params={"channel[]": "FACEBOOK"}).json()
+
+    rest = api("GET", CONTACTS_PATH, params={"scrollToken": first["scrollToken"], "channel[]": "X"}).json()
+
+    assert [c["id"] for c in rest["data"]] == ["c-2"]
+    assert rest["hits"] == 3
 
 
 def test_sim_contacts_rejects_contacts_without_id(cxone: CxoneSimulator) -> None:

@@ -107,3 +107,47 @@ def test_for_each_stamps_one_block_per_item_and_substitutes_the_identifier():
     assert resources["Beta2Alarm"]["Properties"]["Of"] == {"Fn::GetAtt": ["Beta-2Queue", "Arn"]}
     assert resources["AlphaRef"]["Properties"]["Value"] == "Alpha"
     assert expanded["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def test_the_inbox_pull_runs_on_a_configurable_schedule_with_retries_and_an_alarmed_dlq():
+    function = RESOURCES["InboxPullFunction"]["Properties"]
+    [event] = function["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    schedule = event["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "InboxPullRate"}
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    dlq_id = schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert RESOURCES[dlq_id]["Type"] == "AWS::SQS::Queue"
+    alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    dlq_name = RESOURCES[dlq_id]["Properties"]["QueueName"]
+    assert any(a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}] for a in alarms)
+    # A failed run is not retried by Lambda: the next scheduled run resumes from the checkpoint.
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    assert [t.function_id for t in TEMPLATE.schedule_sources()] == ["InboxPullFunction"]
+    assert all(source.function_id != "InboxPullFunction" for source in TEMPLATE.queue_sources())
+
+
+def test_the_inbox_pull_carries_its_heavy_layers_and_the_alarms_every_cxone_caller_has():
+    function = RESOURCES["InboxPullFunction"]["Properties"]
+    assert function["Layers"] == [{"Ref": "LanguageLayer"}, {"Ref": "SentimentLayer"}]
+    assert RESOURCES["SentimentLayer"]["Properties"]["ContentUri"] == "layers/sentiment/"
+    others = [
+        lid
+        for lid, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::Serverless::Function" and lid != "InboxPullFunction"
+    ]
+    sentiment = {"Ref": "SentimentLayer"}
+    assert all(sentiment not in RESOURCES[lid]["Properties"].get("Layers", []) for lid in others)
+    for alarm in ("InboxPullErrorsAlarm", "InboxPullThrottlesAlarm", "InboxPullCxoneFailuresAlarm"):
+        assert RESOURCES[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "InboxPullLogGroup"}
+    variables = function["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "InboxPull"
+    assert "IDEMPOTENCY_TTL_SECONDS" not in variables and "DEAD_LETTER_QUEUE_URL" not in variables
+    # Least privilege: the state table for its checkpoint and leases, no wildcard resources.
+    statements = [s for p in function["Policies"] if "Statement" in p for s in p["Statement"]]
+    state = next(s for s in statements if s["Sid"] == "CheckpointAndLeases")
+    assert state["Resource"] == {"Fn::GetAtt": "StateTable.Arn"} or state["Resource"] == {
+        "Fn::GetAtt": ["StateTable", "Arn"]
+    }
+    assert all(s["Resource"] != "*" for s in statements)

@@ -68,3 +68,18 @@ def test_the_key_is_asked_for_on_every_batch_so_a_rotation_is_picked_up(ticketin
 
     assert before.error is not None and before.error.status == 401
     assert after.ok
+
+
+def test_the_idempotency_key_follows_the_content_so_a_changed_ticket_is_never_taken_for_a_retry(
+    ticketing_sim,
+):
+    [ticket] = tickets(1)
+    upserts = client(ticketing_sim, [])
+
+    upserts.batch_upsert([ticket], TimeBudget.fixed(30))
+    upserts.batch_upsert([ticket], TimeBudget.fixed(30))
+    upserts.batch_upsert([ticket.model_copy(update={"priority": "HIGH"})], TimeBudget.fixed(30))
+
+    keys = [call["headers"]["idempotency-key"] for call in ticketing_sim.requests(path_prefix="/api")]
+    assert keys[0] == keys[1] != keys[2]
+    assert ticketing_sim.tickets()[0]["priority"] == "HIGH"

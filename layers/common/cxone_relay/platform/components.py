@@ -7,6 +7,8 @@ use too, so an API function pays neither in its cold start.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -74,18 +76,27 @@ class Components:
     def idempotency(self, key_prefix: str, ttl_seconds: int, **options: str) -> Idempotency:
         return Idempotency(self.settings.idempotency_table, key_prefix, ttl_seconds=ttl_seconds, **options)
 
-    def cxone(self) -> CxoneGateway:
+    def cxone(self, sleeper: Callable[[float], None] = time.sleep) -> CxoneGateway:
+        """`sleeper` waits out Retry-After and backoff (tests record the waits instead)."""
         from cxone_relay.platform.cxone.client import CxoneGateway  # noqa: PLC0415 - CXone callers only
 
         if not isinstance(self.settings, CxoneSettings):
             raise TypeError(f"{type(self.settings).__name__} has no CXone settings")
-        return CxoneGateway(self.settings, dynamodb_client=self.dynamodb)
+        return CxoneGateway(self.settings, dynamodb_client=self.dynamodb, sleeper=sleeper)
 
-    def ticketing(self, base_url: str, api_key_secret_arn: str, chunk_size: int) -> TicketingClient:
+    def ticketing(
+        self,
+        base_url: str,
+        api_key_secret_arn: str,
+        chunk_size: int,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> TicketingClient:
         from cxone_relay.platform.ticketing import TicketingClient  # noqa: PLC0415 - consumers only
         from cxone_relay.platform.transport import RetryingHttp  # noqa: PLC0415
 
         def api_key() -> str:
             return str(secret_json(api_key_secret_arn, required=("api_key",))["api_key"])
 
-        return TicketingClient(base_url, api_key, RetryingHttp("ticketing"), chunk_size=chunk_size)
+        return TicketingClient(
+            base_url, api_key, RetryingHttp("ticketing", sleeper=sleeper), chunk_size=chunk_size
+        )

@@ -7,6 +7,7 @@ chunk, so only their messages go back to the queue.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ class Ticket(BaseModel):
     queue: str | None = None
     language: str | None = None
     keywords: list[str] = []
+    priority: str | None = None
+    # VADER's compound score (-1..1); only for languages it scores (English).
+    sentiment_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,16 +66,19 @@ class TicketingClient:
         results = []
         for start in range(0, len(tickets), self.chunk_size):
             chunk = tickets[start : start + self.chunk_size]
-            ids = ",".join(ticket.id for ticket in chunk)
+            payload = [ticket.model_dump(mode="json", exclude_none=True) for ticket in chunk]
+            # Upserts are idempotent by ticket id; the key lets the server dedupe retries too. It
+            # covers the content, not only the ids: a later upsert that changes a ticket (a
+            # conversation updated since) must never be taken for a retry of the earlier one.
+            content = json.dumps(payload, sort_keys=True, separators=(",", ":"))
             try:
                 self._http.request(
                     "POST",
                     self._url,
                     budget,
                     headers={"x-api-key": self._api_key()},
-                    json=[ticket.model_dump(mode="json", exclude_none=True) for ticket in chunk],
-                    # Upserts are idempotent by ticket id; the key lets the server dedupe retries too.
-                    idempotency_key="tickets:" + hashlib.sha256(ids.encode()).hexdigest(),
+                    json=payload,
+                    idempotency_key="tickets:" + hashlib.sha256(content.encode()).hexdigest(),
                 )
             except UpstreamError as exc:
                 results.append(ChunkResult(chunk, exc))

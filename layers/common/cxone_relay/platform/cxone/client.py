@@ -338,16 +338,15 @@ class CxoneClient:
         operation: str,
     ) -> Page:
         # A scroll keeps the filters of its first page: later pages send the token alone.
-        params: dict[str, Any] = {"scrollToken": scroll_token} if scroll_token else dict(filters)
+        params: dict[str, Any] = {endpoints.DFO_SCROLL_TOKEN: scroll_token} if scroll_token else dict(filters)
         body = response_json(
             self.call("GET", "dfo", path, budget, params=params, operation=operation), "cxone"
         )
         if not isinstance(body, dict) or not isinstance(body.get("data", []), list):
             raise RetryableUpstreamError("cxone", f"{operation}: unexpected listing shape")
         items = [item for item in body.get("data") or [] if isinstance(item, dict)]
-        return Page(
-            items=items, scroll_token=_optional_str(body.get("scrollToken")) or None, hits=body.get("hits")
-        )
+        next_token = _optional_str(body.get(endpoints.DFO_SCROLL_TOKEN)) or None
+        return Page(items=items, scroll_token=next_token, hits=body.get("hits"))
 
     def _post_to_channel(
         self,
@@ -426,6 +425,7 @@ class CxoneGateway:
             policy=RetryPolicy(
                 max_attempts=settings.cxone_max_attempts, read_timeout=settings.cxone_timeout_seconds
             ),
+            sleeper=sleeper,
         )
         self.tokens = TokenProvider(
             TokenFetcher(

@@ -19,6 +19,28 @@ DFO_MESSAGE_STATUS = "/dfo/3.0/channels/{channel_id}/messages/{message_id}/statu
 DFO_CONTACTS = "/dfo/3.0/contacts"
 DFO_MESSAGES = "/dfo/3.0/messages"
 
+# Listing filters, spelled as NICE's own SDK builds them (CXONE_API.md): list filters take
+# brackets, the date window has day resolution (YYYY-MM-DD), sorting and scrollToken take none.
+DFO_SCROLL_TOKEN = "scrollToken"  # noqa: S105 - a parameter name, not a secret
+DFO_FILTER_STATUS = "status[]"
+DFO_FILTER_CHANNEL = "channel[]"
+DFO_FILTER_DIRECTION = "direction"
+DFO_FILTER_DATE_FROM = "date[from]"
+DFO_FILTER_DATE_TO = "date[to]"
+DFO_DATE_FORMAT = "%Y-%m-%d"
+DFO_SORTING = "sorting"
+DFO_SORTING_TYPE = "sortingType"
+DFO_SORT_BY_UPDATED = "updatedAt"
+DFO_SORT_ASCENDING = "asc"
+DFO_SORT_DESCENDING = "desc"
+# NOT documented (CXONE_API.md lists only channel[], direction and scrollToken for /messages): our
+# reading of how to ask the messages listing for the messages of given contacts (cases).
+DFO_FILTER_CONTACT_ID = "contactId[]"
+# NOT documented either: which time of a contact date[from]/date[to] filter on. We read it as
+# updatedAt, the time we sort by; the relay also checks every contact's times on its own side,
+# so a deployment that finds otherwise loses nothing it asked for, only paging efficiency.
+DFO_DATE_FILTERED_FIELD = "updatedAt"
+
 ADMIN_DNC_RECORDS = "/inContactAPI/services/{version}/dnc-groups/{group_id}/records"
 AGENT_API_VERSION = "v23.0"
 AGENT_SEND_DTMF = "/inContactAPI/services/{version}/agent-sessions/{session_id}/send-dtmf"

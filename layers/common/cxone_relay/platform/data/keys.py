@@ -8,6 +8,7 @@ a phone number: numbers appear only as a keyed hash (redaction.PhoneHasher).
 | consent, current  | consent#<phone hash>       | current                    |
 | consent, history  | consent#<phone hash>       | entry#<when>#<reference>   |
 | lease             | lease#<purpose>#<name>     | lease                      |
+| checkpoint        | checkpoint#<name>          | checkpoint                 |
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ Key = dict[str, str]
 CONSENT_CURRENT = "current"
 CONSENT_ENTRY_PREFIX = "entry#"
 LEASE = "lease"
+CHECKPOINT = "checkpoint"
 
 
 def consent_partition(phone_hash: str) -> str:
@@ -33,3 +35,7 @@ def consent_entry(phone_hash: str, when: str, reference: str) -> Key:
 
 def lease(purpose: str, name: str) -> Key:
     return {"pk": f"lease#{purpose}#{name}", "sk": LEASE}
+
+
+def checkpoint(name: str) -> Key:
+    return {"pk": f"checkpoint#{name}", "sk": CHECKPOINT}

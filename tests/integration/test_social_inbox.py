@@ -1,0 +1,535 @@
+"""The social inbox workflow through the inbox-pull handler, on moto built from template.yaml and
+the CXone and ticketing simulators, with an injected clock (issue 12's acceptance tests)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.leases import Lease
+from cxone_relay.platform.errors import PermanentUpstreamError
+from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
+from cxone_relay.workflows.social_inbox.window import position_text
+from local.builders import social_contact
+from tests.integration.inbox_harness import CHECKPOINT, NOW, InboxHarness, ScriptedContext
+
+PAGE_SIZE = 50  # the simulator's, like DFO's default page
+CHANNELS = ["FACEBOOK", "TWITTER", "INSTAGRAM", "WHATSAPP"]
+SETTLE = timedelta(seconds=60)  # the default: the window ends a minute before now
+
+
+@pytest.fixture
+def inbox(stack, cxone_sim, ticketing_sim, monkeypatch) -> InboxHarness:
+    return InboxHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
+
+
+def backlog(inbox: InboxHarness, count: int = 230) -> list[dict[str, Any]]:
+    """`count` conversations updated a minute apart, the last one two minutes ago."""
+    # LOW, MEDIUM, HIGH
+    texts = ["Thanks, all good now", "The parcel is missing", "I want a refund immediately"]
+    contacts = [
+        social_contact(
+            f"c-{n:03d}",
+            texts[n % 3],
+            updated_at=inbox.ago(minutes=count + 1 - n),
+            channel=CHANNELS[n % 4],
+        )
+        for n in range(count)
+    ]
+    inbox.cxone.load_contacts(contacts)
+    return contacts
+
+
+def once_each(inbox: InboxHarness) -> Counter[str]:
+    return Counter(inbox.upserted_ids())
+
+
+def test_230_conversations_over_5_pages_make_5_ticket_calls_of_at_most_50_and_a_final_checkpoint(inbox):
+    contacts = backlog(inbox)
+
+    result = inbox.run()
+
+    assert [len(call) for call in inbox.ticket_calls()] == [50, 50, 50, 50, 30]
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+    assert result["outcome"] == "completed"
+    assert (result["pages"], result["conversations"], result["tickets"]) == (5, 230, 230)
+    assert result["by_priority"] == {"HIGH": 76, "LOW": 77, "MEDIUM": 77}
+    # Read to the end: the checkpoint moves to the window's end, a minute before now.
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.position == position_text(NOW - SETTLE)
+    assert checkpoint.version == 5  # saved after every page
+    assert result["checkpoint_lag_seconds"] == 60.0
+    first, *later = inbox.listing_requests()
+    assert first["query"] == {
+        "channel[]": CHANNELS,
+        "date[from]": (NOW - timedelta(days=90)).date().isoformat(),
+        "date[to]": NOW.date().isoformat(),
+        "sorting": "updatedAt",
+        "sortingType": "asc",
+    }
+    assert len(later) == 4 and all(set(r["query"]) == {"scrollToken"} for r in later)
+
+
+def test_a_ticket_carries_the_fields_the_issue_names(inbox):
+    inbox.cxone.load_contacts(
+        [
+            social_contact(
+                "c-refund",
+                "This is broken and I want a refund. Terrible service.",
+                updated_at=inbox.ago(minutes=5),
+                created_at=inbox.ago(hours=2),
+                channel="TWITTER",
+                subject="Order 1234",
+            )
+        ]
+    )
+
+    inbox.run()
+
+    [[ticket]] = inbox.ticket_calls()
+    assert ticket == {
+        "id": "social-c-refund",
+        "external_id": "c-refund",
+        "subject": "Order 1234",
+        "description": "This is broken and I want a refund. Terrible service.",
+        "status": "open",
+        "created_at": "2026-03-10T10:00:00.000Z",
+        "channel": "TWITTER",
+        "language": "en",
+        "keywords": ["refund", "broken"],
+        "priority": "HIGH",
+        "sentiment_score": ticket["sentiment_score"],
+    }
+    assert -1 <= ticket["sentiment_score"] < -0.4
+
+
+def test_the_customers_words_come_from_inbound_messages_else_from_the_body(inbox):
+    with_messages = social_contact(
+        "c-messages", "Where is my order?", updated_at=inbox.ago(minutes=9), body="(body text)"
+    )
+    with_messages["messages"].append(
+        {
+            "id": "c-messages-in-2",
+            "direction": "inbound",
+            "createdAt": with_messages["updatedAt"],
+            "messageContent": {"type": "TEXT", "payload": {"text": "Hello??"}},
+        }
+    )
+    replies_only = social_contact(
+        "c-body",
+        None,
+        updated_at=inbox.ago(minutes=8),
+        body="My card was charged twice",
+        replies=("An agent will call you",),
+    )
+    nothing = social_contact("c-empty", None, updated_at=inbox.ago(minutes=7))
+    inbox.cxone.load_contacts([with_messages, replies_only, nothing])
+
+    inbox.run()
+
+    tickets = inbox.tickets()
+    assert tickets["c-messages"]["description"] == "Where is my order?\nHello??"
+    assert tickets["c-body"]["description"] == "My card was charged twice"
+    assert tickets["c-empty"]["description"] == ""
+    # One messages listing for the page: the contacts it takes, inbound only.
+    [messages] = inbox.cxone.requests(path_prefix="/dfo/3.0/messages")
+    assert messages["query"] == {
+        "contactId[]": ["c-messages", "c-body", "c-empty"],
+        "direction": "inbound",
+    }
+
+
+def test_a_run_cut_short_after_page_2_is_resumed_with_no_gap_and_no_duplicate(inbox):
+    contacts = backlog(inbox)
+    # Plenty of time until page 2's tickets have landed, then too little for another page.
+    short = ScriptedContext(lambda: 60.0 if len(inbox.ticket_calls()) < 2 else 5.0)
+
+    first = inbox.run(short)
+
+    assert (first["outcome"], first["reason"], first["pages"], first["conversations"]) == (
+        "incomplete",
+        "time budget spent",
+        2,
+        100,
+    )
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.position == position_text(inbox.ago(minutes=230 + 1 - 99))
+    assert checkpoint.seen_at_position == ("c-099",)
+
+    second = inbox.run()
+
+    assert (second["outcome"], second["conversations"]) == ("completed", 130)
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+    assert [len(call) for call in inbox.ticket_calls()] == [50, 50, 50, 50, 30]
+
+
+def test_contacts_sharing_an_update_time_across_a_page_break_are_each_taken_once(inbox):
+    # 60 contacts updated at the same instant: page 1 ends in the middle of them.
+    same = inbox.ago(minutes=10)
+    contacts = [social_contact(f"t-{n:02d}", "hello there", updated_at=same) for n in range(60)]
+    inbox.cxone.load_contacts(contacts)
+    cut = ScriptedContext(lambda: 60.0 if not inbox.ticket_calls() else 5.0)
+
+    inbox.run(cut)
+    checkpoint = inbox.checkpoint()
+    inbox.run()
+
+    assert checkpoint is not None and checkpoint.position == position_text(same)
+    assert len(checkpoint.seen_at_position) == PAGE_SIZE
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+
+
+def test_two_overlapping_runs_never_both_process_a_page(inbox):
+    contacts = backlog(inbox, 120)
+    overlapping: list[dict[str, Any]] = []
+
+    def remaining() -> float:
+        # While the first run is between pages 1 and 2, the schedule fires again.
+        if len(inbox.ticket_calls()) == 1 and not overlapping:
+            overlapping.append(inbox.run())
+        return 60.0
+
+    first = inbox.run(ScriptedContext(remaining))
+
+    [second] = overlapping
+    assert (second["outcome"], second["reason"], second["pages"]) == (
+        "skipped",
+        "another run holds the lease",
+        0,
+    )
+    assert (first["outcome"], first["conversations"]) == ("completed", 120)
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+    assert [r["action"] for r in inbox.audit(second["run_id"])] == ["run_skipped"]
+    # The lease is released at the end: the next run runs, and finds nothing new to upsert.
+    third = inbox.run()
+    assert (third["outcome"], third["conversations"]) == ("completed", 0)
+    assert len(inbox.upserted_ids()) == 120
+
+
+def test_a_run_whose_checkpoint_another_run_moved_on_stops_without_moving_it_back(inbox):
+    backlog(inbox, 150)
+    store = inbox.checkpoints()
+    later = position_text(inbox.ago(minutes=1))
+
+    def remaining() -> float:
+        # After page 1, a run that took over (say its lease lapsed) saves a newer checkpoint.
+        current = store.load(CHECKPOINT)
+        if current is not None and current.version == 1:
+            store.save(CHECKPOINT, later, ["someone-else"], expected_version=1)
+        return 60.0
+
+    result = inbox.run(ScriptedContext(remaining))
+
+    assert (result["outcome"], result["reason"], result["pages"]) == (
+        "incomplete",
+        "checkpoint moved by another run",
+        2,
+    )
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None
+    assert (checkpoint.position, checkpoint.seen_at_position, checkpoint.version) == (
+        later,
+        ("someone-else",),
+        2,
+    )
+
+
+def test_a_429_mid_paging_is_honoured_and_the_page_retried(inbox):
+    contacts = backlog(inbox, 120)
+
+    def remaining() -> float:
+        # Once the first page is served, CXone throttles the next request for 7 seconds.
+        if len(inbox.listing_requests()) == 1 and not inbox.cxone.faults():
+            inbox.cxone.add_fault(status=429, retry_after=7, path_prefix="/dfo/3.0/contacts", count=1)
+        return 60.0
+
+    result = inbox.run(ScriptedContext(remaining))
+
+    assert result["outcome"] == "completed"
+    assert 7.0 in inbox.sleeps  # waited what Retry-After said, through the injected sleeper
+    statuses = [(r["status"], set(r["query"])) for r in inbox.listing_requests()]
+    assert statuses[1:3] == [(429, {"scrollToken"}), (200, {"scrollToken"})]
+    assert inbox.listing_requests()[1]["query"] == inbox.listing_requests()[2]["query"]
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+
+
+def test_cxone_down_ends_the_run_early_with_the_checkpoint_of_the_pages_done(inbox):
+    backlog(inbox, 120)
+
+    def remaining() -> float:
+        if len(inbox.listing_requests()) == 1 and not inbox.cxone.faults():
+            inbox.cxone.add_fault(status=503, path_prefix="/dfo/3.0/contacts")
+        return 60.0
+
+    result = inbox.run(ScriptedContext(remaining))
+
+    assert (result["outcome"], result["pages"], result["conversations"]) == ("incomplete", 1, 50)
+    assert result["reason"].startswith("cxone unavailable")
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.seen_at_position == ("c-049",)
+    inbox.cxone.clear_faults()
+    assert inbox.run()["conversations"] == 70
+    assert len(set(inbox.upserted_ids())) == len(inbox.upserted_ids()) == 120
+
+
+def test_cxone_refusing_the_listing_is_a_function_error_with_an_audited_run(inbox):
+    backlog(inbox, 10)
+    inbox.cxone.add_fault(status=403, path_prefix="/dfo/3.0/contacts")
+
+    with pytest.raises(PermanentUpstreamError):
+        inbox.run()
+
+    [record] = [r for r in inbox.audit() if r["action"].startswith("run_")]
+    assert (record["action"], record["outcome"]) == ("run_failed", "retry")
+    assert inbox.checkpoint() is None
+    # The lease was released: the next run is not held up.
+    inbox.cxone.clear_faults()
+    assert inbox.run()["conversations"] == 10
+
+
+def test_the_retention_window_is_enforced_and_old_contacts_are_never_ticketed(inbox):
+    limit = NOW - timedelta(days=90)
+    inbox.cxone.load_contacts(
+        [
+            # Outside the listing's days altogether.
+            social_contact("old", "refund please", updated_at=inbox.ago(days=120)),
+            # Served (updated recently), but created before the limit.
+            social_contact(
+                "created-long-ago", "refund!", created_at=inbox.ago(days=95), updated_at=inbox.ago(days=10)
+            ),
+            # Served (the limit's own day), but an hour before the limit itself.
+            social_contact("limit-day", "cancel it", updated_at=limit - timedelta(hours=1)),
+            social_contact("inside", "hello", updated_at=inbox.ago(days=89)),
+            # Updated after the window's end: in the future, or inside the settling minute.
+            social_contact("future", "hi", updated_at=NOW + timedelta(minutes=30)),
+            social_contact("settling", "hi", updated_at=NOW - timedelta(seconds=30)),
+        ]
+    )
+
+    result = inbox.run()
+
+    assert inbox.upserted_ids() == ["inside"]
+    assert result["dropped"] == {"older_than_retention": 2}
+    assert result["window_from"] == position_text(limit)
+    query = inbox.listing_requests()[0]["query"]
+    assert (query["date[from]"], query["date[to]"]) == ("2025-12-10", "2026-03-10")
+    for subject in ("created-long-ago", "limit-day"):
+        assert [(r["action"], r["reason"]) for r in inbox.audit(subject)] == [
+            ("dropped", "older_than_retention")
+        ]
+
+    inbox.clock.advance(hours=1)
+    inbox.run()
+
+    assert inbox.upserted_ids() == ["inside", "settling", "future"]
+
+
+def test_the_retention_is_configurable(inbox):
+    inbox.cxone.load_contacts(
+        [
+            social_contact("31-days", "hello", updated_at=inbox.ago(days=31)),
+            social_contact("29-days", "hello", updated_at=inbox.ago(days=29)),
+        ]
+    )
+
+    result = inbox.run(INBOX_RETENTION_DAYS="30")
+
+    assert inbox.upserted_ids() == ["29-days"]
+    assert result["window_from"] == position_text(NOW - timedelta(days=30))
+
+
+def test_an_updated_conversation_is_re_upserted_once_and_an_unchanged_one_never(inbox):
+    contacts = [
+        social_contact(f"c-{n}", "Thanks for the quick answer", updated_at=inbox.ago(minutes=30 - n))
+        for n in range(3)
+    ]
+    inbox.cxone.load_contacts(contacts)
+    inbox.run()
+    assert inbox.tickets()["c-1"]["priority"] == "LOW"
+
+    inbox.clock.advance(minutes=10)
+    contacts[1] = social_contact(
+        "c-1",
+        "Thanks for the quick answer",
+        created_at=inbox.ago(minutes=39),
+        updated_at=inbox.ago(minutes=2),
+    )
+    contacts[1]["messages"].append(
+        {
+            "id": "c-1-in-2",
+            "direction": "inbound",
+            "createdAt": contacts[1]["updatedAt"],
+            "messageContent": {"type": "TEXT", "payload": {"text": "Actually it is broken again"}},
+        }
+    )
+    inbox.cxone.load_contacts(contacts)
+    second = inbox.run()
+    inbox.clock.advance(minutes=10)
+    third = inbox.run()
+
+    assert [[t["external_id"] for t in call] for call in inbox.ticket_calls()] == [
+        ["c-0", "c-1", "c-2"],
+        ["c-1"],
+    ]
+    assert (second["conversations"], third["conversations"]) == (1, 0)
+    tickets = inbox.tickets()
+    assert len(tickets) == 3  # upserted, not duplicated
+    assert tickets["c-1"]["id"] == "social-c-1"
+    assert tickets["c-1"]["priority"] == "HIGH"
+    assert tickets["c-1"]["keywords"] == ["broken"]
+
+
+def test_a_ticketing_outage_stops_the_run_and_the_next_run_upserts_only_what_did_not_land(inbox):
+    contacts = backlog(inbox, 120)
+    # The last page's chunk: the listing is read to its end, yet the checkpoint must not pass it.
+    inbox.ticketing.add_fault(status=503, body_contains='"c-110"', path_prefix="/api/v1/tickets")
+
+    first = inbox.run()
+
+    assert (first["outcome"], first["reason"], first["conversations"]) == (
+        "incomplete",
+        "ticketing unavailable",
+        100,
+    )
+    assert [r["action"] for r in inbox.audit("c-100")] == ["ticketing_failed"]
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.seen_at_position == ("c-099",)
+    inbox.ticketing.clear_faults()
+    second = inbox.run()
+
+    assert second["outcome"] == "completed"
+    assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
+
+
+def test_a_ticket_the_ticketing_system_refuses_is_audited_and_does_not_hold_back_its_chunk(inbox):
+    contacts = backlog(inbox, 60)
+    inbox.ticketing.add_fault(status=400, body_contains='"c-007"', path_prefix="/api/v1/tickets")
+
+    result = inbox.run()
+
+    assert result["outcome"] == "completed"
+    assert (result["conversations"], result["tickets"]) == (60, 59)
+    assert set(inbox.tickets()) == {contact["id"] for contact in contacts} - {"c-007"}
+    [refused] = inbox.audit("c-007")
+    assert (refused["action"], refused["outcome"]) == ("ticket_refused", "permanent_failure")
+    # The refused chunk was retried ticket by ticket; the next chunk went whole.
+    assert [len(call) for call in inbox.ticket_calls()] == [1] * 49 + [10]
+    assert inbox.run()["conversations"] == 0  # passed over for good, not retried every run
+
+
+def test_every_conversation_and_every_run_is_audited_without_the_customers_words(inbox, captured_logs):
+    inbox.cxone.load_contacts(
+        [
+            social_contact(
+                "c-pii",
+                "Call me on +14155552671, my refund never came",
+                updated_at=inbox.ago(minutes=5),
+                channel="WHATSAPP",
+            ),
+            social_contact("c-old", "hello", created_at=inbox.ago(days=100), updated_at=inbox.ago(days=3)),
+        ]
+    )
+
+    result = inbox.run()
+
+    [taken] = inbox.audit("c-pii")
+    assert (taken["action"], taken["outcome"], taken["correlation_id"]) == (
+        "ticket_upserted",
+        "ok",
+        result["run_id"],
+    )
+    assert taken["details"]["priority"] == "HIGH"
+    assert taken["details"]["keywords"] == ["refund"]
+    assert taken["details"]["channel"] == "WHATSAPP"
+    [dropped] = inbox.audit("c-old")
+    assert (dropped["action"], dropped["reason"]) == ("dropped", "older_than_retention")
+    [run] = inbox.audit(result["run_id"])
+    assert run["action"] == "run_completed"
+    assert {key: run["details"][key] for key in ("pages", "conversations", "by_priority", "tickets")} == {
+        "pages": 1,
+        "conversations": 1,
+        "by_priority": {"HIGH": 1},
+        "tickets": 1,
+    }
+    assert "duration_ms" in run["details"]
+    everything = repr(inbox.audit()) + captured_logs.getvalue()
+    assert "4155552671" not in everything
+    assert "my refund never came" not in everything
+    assert "Bearer" not in everything and "relay-secret" not in everything
+
+
+def test_without_ticketing_conversations_are_classified_and_audited(inbox):
+    backlog(inbox, 3)
+
+    result = inbox.run(TICKETING_BASE_URL="")
+
+    assert inbox.ticket_calls() == []
+    assert (result["conversations"], result["tickets"]) == (3, 0)
+    assert [r["action"] for r in inbox.audit("c-002")] == ["classified"]
+
+
+def test_paging_stops_at_the_first_page_that_reaches_past_the_window(inbox):
+    due = [social_contact(f"due-{n:02d}", "hi", updated_at=inbox.ago(minutes=70 - n)) for n in range(60)]
+    ahead = [
+        social_contact(f"ahead-{n:02d}", "hi", updated_at=NOW + timedelta(minutes=n + 1)) for n in range(60)
+    ]
+    inbox.cxone.load_contacts(ahead + due)
+
+    result = inbox.run()
+
+    assert (result["outcome"], result["pages"], result["conversations"]) == ("completed", 2, 60)
+    assert len(inbox.listing_requests()) == 2  # the third page holds only later contacts
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.position == position_text(NOW - SETTLE)
+
+
+def test_a_run_without_time_for_a_page_reads_nothing_and_leaves_the_checkpoint(inbox):
+    backlog(inbox, 10)
+
+    result = inbox.run(ScriptedContext(lambda: 17.9))  # 15 s a page + 3 s reserve: not quite
+
+    assert (result["outcome"], result["reason"], result["pages"]) == ("incomplete", "time budget spent", 0)
+    assert inbox.listing_requests() == []
+    assert inbox.checkpoint() is None
+    assert inbox.run(ScriptedContext(lambda: 18.0))["conversations"] == 10  # exactly enough
+
+
+def test_a_crashed_runs_lease_holds_up_the_next_run_only_until_it_lapses(inbox):
+    backlog(inbox, 5)
+    table = DynamoTable(inbox.dynamodb, inbox.stack.tables["StateTable"])
+    assert Lease(table, LEASE_PURPOSE, 300, clock=inbox.clock, holder="crashed").acquire(CHECKPOINT)
+
+    held = inbox.run()
+    inbox.clock.advance(seconds=301)
+    lapsed = inbox.run()
+
+    assert (held["outcome"], lapsed["outcome"]) == ("skipped", "completed")
+    assert lapsed["conversations"] == 5
+
+
+@pytest.mark.parametrize(("elapsed", "second_outcome"), [(89, "skipped"), (91, "completed")])
+def test_a_runs_lease_lasts_its_invocation_plus_a_margin(inbox, elapsed, second_outcome):
+    backlog(inbox, 80)
+    second: list[dict[str, Any]] = []
+
+    def remaining() -> float:
+        # 60 s left when the first run starts: its lease lasts those and a 30 s margin.
+        if len(inbox.ticket_calls()) == 1 and not second:
+            inbox.clock.advance(seconds=elapsed)
+            second.append(inbox.run())
+        return 60.0
+
+    first = inbox.run(ScriptedContext(remaining))
+
+    assert second[0]["outcome"] == second_outcome
+    if second_outcome == "completed":
+        # A run that outlived its lease (it cannot, in Lambda) still cannot undo the newer one.
+        assert (first["outcome"], first["reason"]) == ("incomplete", "checkpoint moved by another run")
+    else:
+        assert first["outcome"] == "completed"
+    assert set(inbox.upserted_ids()) == {f"c-{n:03d}" for n in range(80)}
