@@ -405,10 +405,17 @@ def test_a_malformed_queue_record_is_audited_and_dead_lettered_alone(inbound, ra
     [(body, attributes)] = inbound.dead_letters()
     assert body == raw  # the exact bytes, for whoever investigates
     assert attributes["failure_class"] in {"ValidationError", "JSONDecodeError"}
-    [record] = [r for r in inbound.audit() if r["action"] == "malformed_message"]
-    assert record["outcome"] == "permanent_failure"
-    dead = [r for r in inbound.audit() if r["action"] == "dead_lettered"]
-    assert len(dead) == 1 and "4155552671" not in json.dumps(dead, default=str)
+    [record] = [r for r in inbound.audit() if r["action"] == "dead_lettered"]
+    assert (record["workflow"], record["outcome"]) == ("inbound-sms", "permanent_failure")
+    # Its own id when the body has a usable one, else the SQS message id; never its content.
+    assert record["subject"] == (
+        "msg-shape" if "msg-shape" in raw else f"sqs-{attributes['source_message_id']}"
+    )
+    assert record["details"] == {
+        "sqs_message_id": attributes["source_message_id"],
+        "error_class": attributes["failure_class"],
+    }
+    assert record["reason"] == attributes["failure_reason"]
     assert "4155552671" not in json.dumps(record, default=str)
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-fine"]
 

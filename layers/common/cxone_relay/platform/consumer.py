@@ -43,15 +43,6 @@ class Processed(Generic[Message, Outcome]):
     outcome: Outcome
 
 
-@dataclass(frozen=True)
-class MalformedRecord:
-    """A queue record that can never be processed (not JSON, no id, not the queued model)."""
-
-    sqs_message_id: str
-    body: str
-    error: Exception
-
-
 def refuses_the_record(error: Exception) -> bool:
     """Whether processing failed because of the record itself (so no retry can help)."""
     return isinstance(error, IdempotencyKeyError) or (
@@ -121,7 +112,6 @@ class SqsConsumer(Generic[Message, Outcome]):
         dead_letters: DeadLetters,
         finalise: Callable[[dict[str, Processed[Message, Outcome]], TimeBudget], dict[str, Exception]]
         | None = None,
-        on_malformed: Callable[[MalformedRecord], None] | None = None,
         reserve_seconds: float = 3.0,
     ) -> None:
         self._message_model = message_model
@@ -129,7 +119,6 @@ class SqsConsumer(Generic[Message, Outcome]):
         self._idempotency = idempotency
         self._dead_letters = dead_letters
         self._finalise = finalise
-        self._on_malformed = on_malformed
         self._reserve = reserve_seconds
         self._budget = TimeBudget.fixed(60)
         self._process_once = idempotency.once(self._run_process, outcome_model)
@@ -148,7 +137,7 @@ class SqsConsumer(Generic[Message, Outcome]):
             try:
                 message = self._message_model.model_validate(json.loads(record.body or ""))
             except (ValueError, ValidationError) as exc:
-                self._malformed(record, exc)
+                # Not the queued shape: no later attempt can succeed.
                 self._fail(record, exc, permanent=True)
                 return
             try:
@@ -189,7 +178,3 @@ class SqsConsumer(Generic[Message, Outcome]):
         if not permanent:
             raise error
         self._dead_letters.send(record, _subject(record), error)
-
-    def _malformed(self, record: SQSRecord, error: Exception) -> None:
-        if self._on_malformed is not None:
-            self._on_malformed(MalformedRecord(record.message_id, record.body or "", error))

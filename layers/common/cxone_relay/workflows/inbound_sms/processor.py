@@ -8,16 +8,13 @@ keyword decision, and the CXone result.
 
 from __future__ import annotations
 
-import json
-
-from cxone_relay.platform.consumer import MalformedRecord
 from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.cxone.models import InboundMessage
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditTrail
 from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.observability import count, logger
 from cxone_relay.platform.transport import TimeBudget
-from cxone_relay.workflows.inbound_sms.audit import WORKFLOW, MessageAudit
+from cxone_relay.workflows.inbound_sms.audit import MessageAudit
 from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder
 from cxone_relay.workflows.inbound_sms.keywords import KeywordAction
 from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
@@ -83,23 +80,3 @@ class InboundProcessor:
         # Counted once per message, when it is in CXone (a retried store does not count again).
         count("MessagesRouted", category=routing.category, language=routing.language)
         return InboundOutcome(id=message.id, action="routed", routing=routing)
-
-    def audit_malformed(self, record: MalformedRecord) -> None:
-        """A queue record that can never be processed: audit it (without its content, which may
-        hold a number) so its trip to the DLQ is explained."""
-        try:
-            parsed = json.loads(record.body)
-            subject = str(parsed.get("id") or "") if isinstance(parsed, dict) else ""
-        except ValueError:
-            subject = ""
-        self._audit.record(
-            AuditEvent(
-                WORKFLOW,
-                subject[:128] or f"sqs-{record.sqs_message_id}",
-                "malformed_message",
-                "permanent_failure",
-                reason=type(record.error).__name__,
-                details={"sqs_message_id": record.sqs_message_id},
-            )
-        )
-        logger.error("malformed inbound queue message", extra={"sqs_message_id": record.sqs_message_id})

@@ -88,5 +88,4 @@ def consumer(settings: InboundConsumerSettings) -> SqsConsumer[QueuedInboundSms,
         idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
         dead_letters=parts.dead_letters(WORKFLOW),
         finalise=tickets.upsert if tickets else None,
-        on_malformed=processor.audit_malformed,
     )
