@@ -73,6 +73,8 @@ class InboundHarness:
         headers = {"Content-Type": content_type} if content_type else {}
         [route] = [r for r in self.stack.template.api_routes() if r.function_id == API_FUNCTION]
         event = api_gateway_event("POST", "/sms/inbound", raw, headers, binary=route.binary_bodies)
+        # API Gateway's request id: the correlation id of everything the request leads to.
+        self.last_request_id = event["requestContext"]["requestId"]
         response: dict = self.api.lambda_handler(event, LocalLambdaContext("inbound-sms-api", 10))
         return response
 
@@ -89,6 +91,10 @@ class InboundHarness:
 
     def queued_bodies(self, queue_id: str) -> list[dict]:
         return peek_bodies(self.sqs, self.stack.queues[queue_id])
+
+    def queued_messages(self, queue_id: str) -> list[tuple[str, dict[str, str]]]:
+        """(body, message attributes) waiting in a queue."""
+        return peek_messages(self.sqs, self.stack.queues[queue_id])
 
     def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
         """(raw body, message attributes) of what is in the inbound DLQ."""

@@ -132,7 +132,24 @@ def test_missing_consent_is_422_with_reason_and_audit(inbound):
         "no consent",
         "***2671",
     )
+    assert record["correlation_id"] == inbound.last_request_id
     assert inbound.depth("InboundSmsQueue") == 0
+
+
+def test_a_refusal_is_logged_with_the_message_id_reason_and_rule(inbound, captured_logs):
+    inbound.post(sms("msg-logged", "Free lottery for you"))
+
+    [line] = [
+        json.loads(line)
+        for line in captured_logs.getvalue().splitlines()
+        if "inbound message rejected" in line
+    ]
+    assert (line["message_id"], line["reason"], line["rule"], line["level"]) == (
+        "msg-logged",
+        "spam",
+        "free lottery",
+        "INFO",
+    )
 
 
 @pytest.mark.parametrize(
@@ -253,8 +270,11 @@ def test_stop_updates_consent_queues_the_opt_out_and_replies_once(inbound):
     inbound.redeliver_copy(queued)
     inbound.drain()
 
-    [opt_out] = inbound.queued_bodies("OptOutQueue")
+    [(raw_opt_out, attributes)] = inbound.queued_messages("OptOutQueue")
+    opt_out = json.loads(raw_opt_out)
     assert (opt_out["phone"], opt_out["source"], opt_out["reference"]) == ("+14155552671", "sms", "msg-stop")
+    assert datetime.fromisoformat(opt_out["requested_at"]) == datetime.fromisoformat(queued["timestamp"])
+    assert attributes["correlation_id"] == queued["correlation_id"] == inbound.last_request_id
     [reply] = inbound.replies()
     assert reply["recipients"][0]["idOnExternalPlatform"] == "+14155552671"
     assert "unsubscribed" in reply["messageContent"]["payload"]["text"]
@@ -264,13 +284,20 @@ def test_stop_updates_consent_queues_the_opt_out_and_replies_once(inbound):
     assert inbound.stored_in_cxone() == [] and inbound.ticketing.tickets() == []
     actions = inbound.audit_actions("msg-stop")
     assert ("consent_updated", "opted_out") in actions and ("reply_sent", "ok") in actions
+    assert ("opt_out_queued", "ok") in actions
+    [entry] = inbound.consent_ledger().history("+14155552671")
+    assert (entry.status, entry.source, entry.reference) == ("opted_out", "sms", "msg-stop")
 
 
 def test_start_opts_back_in_and_a_late_stop_does_not_undo_it(inbound):
     now = datetime.now(UTC)
     inbound.post(sms("msg-start", "START", timestamp=iso_utc(now - timedelta(minutes=5))))
     inbound.post(sms("msg-old-stop", "STOP", timestamp=iso_utc(now - timedelta(minutes=10))))
-    inbound.drain()
+    results = inbound.drain()
+
+    # Both complete: the superseded STOP is an outcome, not a failure.
+    assert sum(r.succeeded for r in results) == 2 and sum(r.failed for r in results) == 0
+    assert inbound.depth("InboundSmsQueue") == inbound.depth("InboundSmsDLQ") == 0
 
     ledger = inbound.consent_ledger()
     assert ledger.status("+14155552671") == "opted_in"
