@@ -472,3 +472,117 @@ def test_a_holder_that_gives_up_after_sharing_is_not_fetched_twice(stack, cxone_
 
     assert token == delivered
     assert token_requests(cxone_sim) == []
+
+
+# After a 401 -------------------------------------------------------------------------------
+
+
+def test_a_refresh_returns_the_token_another_caller_already_put_in_memory(stack, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    first = gateway.tokens.get(environment, budget())
+    replaced = gateway.tokens.refresh_after_unauthorized(environment, first, budget())  # one caller's 401
+
+    # A second caller that saw the same 401 with the same old token shares the replacement.
+    shared = gateway.tokens.refresh_after_unauthorized(environment, first, budget())
+
+    assert shared == replaced and shared.value != first.value
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_a_refresh_takes_a_newer_token_from_ssm_and_keeps_it_in_memory(stack, cxone_sim):
+    clock = Clock()
+    ours = new_container(cxone_sim.url, clock)
+    theirs = new_container(cxone_sim.url, clock)
+    environment = ours.settings.primary_environment
+    rejected = ours.tokens.get(environment, budget())
+    newer = theirs.tokens.refresh_after_unauthorized(environment, rejected, budget())  # shares via SSM
+
+    taken = ours.tokens.refresh_after_unauthorized(environment, rejected, budget())
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")
+    again = ours.tokens.get(environment, budget())  # from memory: SSM is empty now
+
+    assert taken == newer == again
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_a_refresh_in_a_container_that_holds_no_token_yet_fetches_one(stack, cxone_sim, captured_logs):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    stale = AccessToken("a-token-from-elsewhere", expires_at=Clock().now + 3600)
+
+    token = gateway.tokens.refresh_after_unauthorized(environment, stale, budget())
+
+    assert token.value != stale.value and len(token_requests(cxone_sim)) == 1
+    logged = [
+        json.loads(line) for line in captured_logs.getvalue().splitlines() if "access token refused" in line
+    ]
+    assert [(line["message"], line["environment"]) for line in logged] == [
+        ("access token refused; fetching a new one", "primary")
+    ]
+
+
+def test_a_refresh_waiting_for_a_holder_ignores_the_rejected_token_still_in_ssm(stack, cxone_sim):
+    clock = Clock()
+    ours = new_container(cxone_sim.url, clock, sleeper=lambda _s: None)
+    environment = ours.settings.primary_environment
+    rejected = ours.tokens.get(environment, budget())  # in memory and in SSM
+    assert token_lease(clock, "other-container").acquire("primary")  # someone else is refreshing
+
+    token = ours.tokens.refresh_after_unauthorized(environment, rejected, budget())
+
+    # It waited out the lease (the rejected token in SSM is no answer), then fetched a new one.
+    assert token.value != rejected.value
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_a_refresh_waits_for_a_fetch_in_progress_in_the_same_container(stack, cxone_sim):
+    """One thread is fetching (it holds the environment's lock); a 401 in another thread must wait
+    for it and take its token, not fetch a second one. Ordered by events, not timing."""
+    fetching, release = threading.Event(), threading.Event()
+    credential_reads: list[str] = []
+
+    def slow_credentials(environment):
+        credential_reads.append(environment.name)
+        fetching.set()
+        assert release.wait(10)
+        return sim_credentials(environment)
+
+    gateway = CxoneGateway(
+        settings_for(cxone_sim.url),
+        ssm_client=boto3.client("ssm"),
+        dynamodb_client=boto3.client("dynamodb"),
+        credentials=slow_credentials,
+        clock=Clock(),
+        sleeper=_no_waiting,
+    )
+    environment = gateway.settings.primary_environment
+    results: dict[str, AccessToken] = {}
+    getter = threading.Thread(target=lambda: results.update(get=gateway.tokens.get(environment, budget())))
+    getter.start()
+    assert fetching.wait(10)
+    old = AccessToken("old-token-that-got-a-401", expires_at=Clock().now + 3600)
+    refresher = threading.Thread(
+        target=lambda: results.update(
+            refresh=gateway.tokens.refresh_after_unauthorized(environment, old, budget())
+        )
+    )
+    refresher.start()
+    refresher.join(timeout=1.0)  # it must be waiting on the lock, not off fetching on its own
+    release.set()
+    getter.join(timeout=10)
+    refresher.join(timeout=10)
+
+    assert credential_reads == ["primary"]
+    assert results["refresh"] == results["get"]
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_a_holder_that_never_delivers_is_reported_before_we_fetch_anyway(stack, cxone_sim, captured_logs):
+    clock = Clock()
+    assert token_lease(clock, "crashed").acquire("primary")
+    gateway = new_container(cxone_sim.url, clock, sleeper=lambda _s: None)
+
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+
+    assert "token lease still held; fetching anyway" in captured_logs.getvalue()

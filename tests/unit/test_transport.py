@@ -20,6 +20,7 @@ from cxone_relay.platform.transport import (
     RetryingHttp,
     RetryPolicy,
     TimeBudget,
+    parse_retry_after,
     response_json,
 )
 from local.runtime import free_ports
@@ -225,16 +226,22 @@ def html_page(connection: socket.socket) -> None:
 
 
 def test_a_slow_body_cannot_hold_an_attempt_past_its_deadline():
+    """A server that sends a byte at a time never trips a read timeout; the attempt's own
+    deadline (half the usable budget) ends it. The deadline is read from an injected clock that
+    moves 0.2 s per look, so the test depends on reads, not on how fast this machine is."""
+    ticks = iter(range(1000))
     clock = FakeClock()
-    http = RetryingHttp("cxone", policy=RetryPolicy(max_attempts=1, read_timeout=10.0), sleeper=clock.sleep)
-    with raw_server(dribble) as url:
-        started = time.monotonic()
-        with pytest.raises(RetryableUpstreamError, match="deadline"):
-            http.request("GET", url + "/slow", TimeBudget.fixed(1.0))
-        elapsed = time.monotonic() - started
-
-    # A window of half the 1 s budget, plus at most one 0.2 s read past it: well inside the budget.
-    assert elapsed < 1.0
+    http = RetryingHttp(
+        "cxone",
+        policy=RetryPolicy(max_attempts=1, read_timeout=10.0),
+        sleeper=clock.sleep,
+        monotonic=lambda: next(ticks) * 0.2,
+    )
+    with raw_server(dribble) as url, pytest.raises(RetryableUpstreamError, match="deadline"):
+        http.request("GET", url + "/slow", TimeBudget.fixed(1.0, clock=clock.monotonic))
+    # The window is 0.5 s: the deadline is set at the first look and passed at the fourth,
+    # after three body reads of the twenty the server would have dribbled.
+    assert next(ticks) == 4
 
 
 def test_a_broken_body_is_retried_then_reported_retryable():
@@ -257,3 +264,36 @@ def test_an_unreadable_json_body_is_a_retryable_upstream_error():
 def test_a_malformed_url_is_a_permanent_error():
     with pytest.raises(PermanentUpstreamError):
         transport(FakeClock()).request("GET", "http://", TimeBudget.fixed(5))
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("Tue, 24 Nov 2026 12:00:09 GMT", 9.0),
+        ("Tue, 24 Nov 2026 12:00:09 -0000", 9.0),  # an HTTP date with no zone: read as UTC
+        ("Tue, 24 Nov 2026 11:59:00 GMT", 0.0),  # already past: retry now, never a negative wait
+        ("30", 30.0),
+        ("0", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(header, seconds):
+    assert parse_retry_after(header, lambda: NOW) == seconds
+
+
+def test_a_retry_after_of_exactly_the_cap_is_waited_for(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=429, retry_after=30, count=1, path_prefix=DISCOVERY)
+
+    response = transport(clock).request("GET", cxone_sim.url + DISCOVERY, budget(clock, 120))
+
+    assert response.status_code == 200 and clock.sleeps == [30.0]
+
+
+def test_the_reason_retries_ended_names_the_last_problem():
+    [port] = free_ports(1)  # nothing listens there
+    clock = FakeClock()
+    with pytest.raises(RetryableUpstreamError, match="gave up after ConnectionError"):
+        transport(clock, max_attempts=2).request("GET", f"http://127.0.0.1:{port}/x", budget(clock))

@@ -168,7 +168,7 @@ class RetryingHttp:
                     method, url, window, headers=sent_headers, json=json, data=data, params=params, auth=auth
                 )
             except _TransportFailure as failure:
-                last_problem, last_status = failure.problem, None
+                last_problem, last_status = str(failure), None
                 delay = policy.backoff(attempt, self._rng)
             else:
                 status = response.status_code
@@ -258,11 +258,8 @@ class RetryingHttp:
 
 
 class _TransportFailure(Exception):
-    """No HTTP answer: connection refused or dropped, a timeout, a broken or slow body."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(problem)
-        self.problem = problem
+    """No HTTP answer: connection refused or dropped, a timeout, a broken or slow body. Its
+    message says which."""
 
 
 def response_json(response: requests.Response, service: str) -> Any:
