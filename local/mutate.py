@@ -8,7 +8,7 @@ so the run happens in a workspace (.mutate/) holding the layer's package at the 
 what they read (local/, functions/, events/, template.yaml). It is slow (minutes), so it is not
 part of `make test`.
 
-    python -m local.mutate [--max-children 2] [--only PATH ...]
+    python -m local.mutate [--max-children 2] [--only GROUP ...]
 
 Prints the score per module and every surviving mutant as a diff, writes .local/mutation.json,
 and exits non-zero if a module scores under the bar. Mutants that no test can tell apart from the
@@ -34,18 +34,66 @@ WORKSPACE = ROOT / ".mutate"
 REPORT = ROOT / ".local" / "mutation.json"
 BAR = 0.90
 
-# Paths relative to the package. The platform's core, then each workflow's rules, intake and processor.
-TARGETS = [
-    "platform/transport.py",
-    "platform/cxone/tokens.py",
-    "platform/data/consent.py",
-    "workflows/inbound_sms/keywords.py",
-    "workflows/inbound_sms/moderation.py",
-    "workflows/inbound_sms/routing.py",
-    "workflows/inbound_sms/intake.py",
-    "workflows/inbound_sms/processor.py",
-    "workflows/inbound_sms/keyword_actions.py",
+
+@dataclass(frozen=True)
+class Group:
+    """Modules mutated together, and the tests that exercise them (package-relative modules,
+    repo-relative tests). A group's run only runs its tests, so a mutant another suite would kill
+    may survive here: the scores are, if anything, conservative."""
+
+    name: str
+    modules: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+INBOUND_TESTS = ("tests/integration/test_inbound_sms.py", "tests/integration/test_inbound_hardening.py")
+GROUPS = [
+    Group(
+        "transport",
+        ("platform/transport.py",),
+        (
+            "tests/unit/test_transport.py",
+            "tests/unit/test_ticketing.py",
+            "tests/integration/test_cxone_client.py",
+        ),
+    ),
+    Group("tokens", ("platform/cxone/tokens.py",), ("tests/integration/test_tokens.py",)),
+    Group(
+        "consent",
+        ("platform/data/consent.py",),
+        ("tests/integration/test_data_access.py", "tests/integration/test_inbound_sms.py"),
+    ),
+    Group(
+        "inbound-rules",
+        (
+            "workflows/inbound_sms/keywords.py",
+            "workflows/inbound_sms/moderation.py",
+            "workflows/inbound_sms/routing.py",
+        ),
+        ("tests/unit/test_inbound_rules.py", "tests/integration/test_inbound_sms.py"),
+    ),
+    Group("inbound-intake", ("workflows/inbound_sms/intake.py",), INBOUND_TESTS),
+    Group(
+        "inbound-processor",
+        ("workflows/inbound_sms/processor.py", "workflows/inbound_sms/keyword_actions.py"),
+        (*INBOUND_TESTS, "tests/integration/test_dashboard.py"),
+    ),
+    Group(
+        "inbox-rules",
+        ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
+        ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),
+    ),
+    Group(
+        "inbox-processor",
+        (
+            "workflows/social_inbox/puller.py",
+            "workflows/social_inbox/paging.py",
+            "workflows/social_inbox/tickets.py",
+        ),
+        ("tests/integration/test_social_inbox.py",),
+    ),
 ]
+TARGETS = [module for group in GROUPS for module in group.modules]
 
 # (module, the line as mutated) -> why no test can tell it from the original.
 EQUIVALENT: dict[tuple[str, str], str] = {
@@ -87,15 +135,15 @@ class ModuleScore:
         return self.total - self.killed - self.equivalent
 
 
-def prepare_workspace(targets: list[str]) -> None:
-    shutil.rmtree(WORKSPACE, ignore_errors=True)
-    WORKSPACE.mkdir()
+def prepare_workspace(workspace: Path, group: Group) -> None:
+    shutil.rmtree(workspace, ignore_errors=True)
+    workspace.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(PACKAGE, WORKSPACE / "cxone_relay", ignore=ignore)
+    shutil.copytree(PACKAGE, workspace / "cxone_relay", ignore=ignore)
     for name in ("tests", "local", "functions", "events"):
-        shutil.copytree(ROOT / name, WORKSPACE / name, ignore=ignore)
-    shutil.copy2(ROOT / "template.yaml", WORKSPACE / "template.yaml")
-    (WORKSPACE / "mutmut_compat.py").write_text(COMPAT_PLUGIN)
+        shutil.copytree(ROOT / name, workspace / name, ignore=ignore)
+    shutil.copy2(ROOT / "template.yaml", workspace / "template.yaml")
+    (workspace / "mutmut_compat.py").write_text(COMPAT_PLUGIN)
     pyproject = (ROOT / "pyproject.toml").read_text()
     # The package sits at the top of the workspace, not under layers/common.
     pyproject = pyproject.replace('pythonpath = ["layers/common", "."]', 'pythonpath = ["."]')
@@ -103,18 +151,17 @@ def prepare_workspace(targets: list[str]) -> None:
     pyproject += f"""
 [tool.mutmut]
 source_paths = ["cxone_relay"]
-only_mutate = {json.dumps([f"cxone_relay/{target}" for target in targets])}
+only_mutate = {json.dumps([f"cxone_relay/{module}" for module in group.modules])}
 also_copy = ["local", "functions", "events", "template.yaml", "mutmut_compat.py"]
 pytest_add_cli_args = ["-p", "mutmut_compat", "-p", "no:randomly", "-q", {deselect}]
-pytest_add_cli_args_test_selection = ["tests/unit", "tests/integration"]
+pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}
 """
-    (WORKSPACE / "pyproject.toml").write_text(pyproject)
+    (workspace / "pyproject.toml").write_text(pyproject)
 
 
-def mutmut(*args: str, capture: bool = True) -> str:
+def mutmut(workspace: Path, *args: str) -> str:
     command = [str(Path(sys.executable).with_name("mutmut")), *args]
-    completed = subprocess.run(command, cwd=WORKSPACE, capture_output=capture, text=True, check=False)
-    return completed.stdout if capture else ""
+    return subprocess.run(command, cwd=workspace, capture_output=True, text=True, check=False).stdout
 
 
 def module_of(mutant: str) -> str:
@@ -123,55 +170,54 @@ def module_of(mutant: str) -> str:
     return dotted.removeprefix("cxone_relay.").replace(".", "/") + ".py"
 
 
-def mutated_line(mutant: str) -> str:
-    diff = mutmut("show", mutant)
+def mutated_line(diff: str) -> str:
     added = [
         line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
     ]
     return added[0] if added else ""
 
 
-def score(targets: list[str]) -> tuple[dict[str, ModuleScore], list[dict[str, str]]]:
-    results = [
-        line.strip().rsplit(": ", 1)
-        for line in mutmut("results", "--all", "true").splitlines()
-        if ": " in line
-    ]
-    scores = {target: ModuleScore(target) for target in targets}
-    survivors: list[dict[str, str]] = []
-    for name, status in results:
+def score(workspace: Path, scores: dict[str, ModuleScore], survivors: list[dict[str, str]]) -> None:
+    """Add a group's results: killed (or timed out) counts as caught; an equivalent mutant is set
+    aside with its reason; anything else is a survivor, kept with its diff."""
+    output = mutmut(workspace, "results", "--all", "true")
+    for name, status in (line.strip().rsplit(": ", 1) for line in output.splitlines() if ": " in line):
         module = module_of(name)
         entry = scores.setdefault(module, ModuleScore(module))
         entry.total += 1
         if status in ("killed", "timeout"):
             entry.killed += 1
             continue
-        line = mutated_line(name)
-        reason = EQUIVALENT.get((module, line))
-        if reason:
+        diff = mutmut(workspace, "show", name)
+        if EQUIVALENT.get((module, mutated_line(diff))):
             entry.equivalent += 1
             continue
         if status == "no tests":
             entry.untested += 1
-        survivors.append({"mutant": name, "module": module, "status": status, "diff": mutmut("show", name)})
-    return scores, survivors
+        survivors.append({"mutant": name, "module": module, "status": status, "diff": diff})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel")
-    parser.add_argument("--only", nargs="*", help="package-relative modules to mutate (default: all targets)")
+    parser.add_argument("--only", nargs="*", help="names of groups to run (default: all)")
     args = parser.parse_args(argv)
-    targets = args.only or TARGETS
-    prepare_workspace(targets)
-    print(f"mutating {len(targets)} modules in {WORKSPACE} (this takes minutes)", flush=True)
-    subprocess.run(
-        [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.max_children)],
-        cwd=WORKSPACE,
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
-    scores, survivors = score(targets)
+    groups = [group for group in GROUPS if not args.only or group.name in args.only]
+    scores = {module: ModuleScore(module) for group in groups for module in group.modules}
+    survivors: list[dict[str, str]] = []
+    for group in groups:
+        workspace = WORKSPACE / group.name
+        prepare_workspace(workspace, group)
+        print(f"mutating {group.name}: {', '.join(group.modules)} (this takes minutes)", flush=True)
+        with (workspace / "mutmut.log").open("w") as log:
+            subprocess.run(
+                [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.max_children)],
+                cwd=workspace,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        score(workspace, scores, survivors)
     for survivor in survivors:
         print(f"\n--- survived: {survivor['mutant']} ({survivor['status']})")
         print("\n".join(line for line in survivor["diff"].splitlines() if re.match(r"^[-+@]", line)))
