@@ -28,18 +28,27 @@ HOOK = DTMF_AUDIT_HOOK_PATH.removeprefix("/hooks/")
 
 
 class DtmfHarness:
-    def __init__(self, stack: Provisioned, cxone_sim: Any, ticketing_sim: Any, monkeypatch: Any) -> None:
+    def __init__(
+        self,
+        stack: Provisioned,
+        cxone_sim: Any,
+        ticketing_sim: Any,
+        monkeypatch: Any,
+        *,
+        consumer: bool = True,
+    ) -> None:
+        """Without `consumer`, only the API function runs (the simulators may then be None)."""
         self.stack = stack
         self.cxone = cxone_sim
         self.ticketing = ticketing_sim
         self.sqs = boto3.client("sqs")
         self.dynamodb = boto3.client("dynamodb")
         self._monkeypatch = monkeypatch
-        self.set_environment(stack.function_environment(API_FUNCTION))
-        self.api = load_handler_module("dtmf_api")
+        self.start_api()
         self.queue_url = stack.queues["DtmfQueue"]
         self.webhook_sleeps: list[float] = []
-        self.start_consumer()
+        if consumer:
+            self.start_consumer()
         source = next(s for s in stack.template.queue_sources() if s.function_id == CONSUMER_FUNCTION)
         self.poller = QueuePoller(
             self.sqs,
@@ -49,6 +58,11 @@ class DtmfHarness:
             invoke=self.invoke_consumer,
             batching_window_seconds=0,
         )
+
+    def start_api(self, **environment: str) -> None:
+        """A new API container, with the template's environment and these overrides."""
+        self.set_environment(self.stack.function_environment(API_FUNCTION) | environment)
+        self.api = load_handler_module("dtmf_api")
 
     def set_environment(self, environment: dict[str, str]) -> None:
         for name, value in environment.items():
