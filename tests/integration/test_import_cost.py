@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -50,6 +51,15 @@ def moto_server():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def provisioned(moto_server):
+    # Module-scoped, so before the per-test fake credentials: the session carries its own.
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    return provision(session=session, endpoint_url=moto_server)
+
+
 def _run(script: str, env: dict[str, str]) -> dict:
     completed = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
@@ -57,20 +67,27 @@ def _run(script: str, env: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    provisioned = provision(endpoint_url=moto_server)
+@pytest.mark.parametrize(
+    ("function_id", "code_dir", "initialised"),
+    [
+        ("InboundSmsApiFunction", "inbound_sms_api", "cxone_relay.workflows.inbound_sms.intake"),
+        ("DtmfApiFunction", "dtmf_api", "cxone_relay.workflows.dtmf.intake"),
+    ],
+)
+def test_api_handler_import_loads_nothing_only_consumers_need(
+    moto_server, provisioned, function_id, code_dir, initialised
+):
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
-        **provisioned.function_environment("InboundSmsApiFunction"),
+        **provisioned.function_environment(function_id),
         "AWS_ENDPOINT_URL": moto_server,
         "PYTHONPATH": str(ROOT / "layers" / "common"),
     }
-    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "inbound_sms_api" / "app.py"))
+    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / code_dir / "app.py"))
 
     loaded = _run(handler_script, env)["modules"]
 
-    assert "cxone_relay.workflows.inbound_sms.intake" in loaded  # the handler did initialise
+    assert initialised in loaded  # the handler did initialise
     unwanted = sorted(
         name
         for name in loaded
