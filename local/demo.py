@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 
 from local.demos import DemoContext, DemoSection
+from local.demos.dtmf import DtmfDemo
 from local.demos.inbound_sms import BadInputDemo, InboundSmsDemo
 from local.stack import LocalStack
 
-SECTIONS: list[Callable[[DemoContext], DemoSection]] = [InboundSmsDemo, BadInputDemo]
+SECTIONS: list[Callable[[DemoContext], DemoSection]] = [DtmfDemo, InboundSmsDemo, BadInputDemo]
 
 
 def main() -> int:
