@@ -1,7 +1,7 @@
 """The DTMF workflow's demo: a first request (the consumer's cold start), then valid requests (a
 burst, for latency), one CXone throttles at first, one to a session that has ended, one CXone
 refuses, and invalid ones; then each result, the accuracy rate (sent / submitted) and the
-accept-to-CXone latency (p50, p95) of the warm sends, the cold start shown apart."""
+accept-to-CXone latency (p50, p95) of the later sends, the first one's cold start shown apart."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class DtmfDemo:
         cxone.add_fault(status=429, retry_after=0, count=2, body_contains='"*55#"', path_prefix=SEND_DTMF)
         cxone.add_fault(status=400, body_contains='"999#"', path_prefix=SEND_DTMF)
         # The first request alone, waited for: its latency includes the consumer's cold start,
-        # which the summary shows apart from the warm sends.
+        # which the summary shows apart from the later sends.
         first, *rest = self.scenario
         self.demo.post_all(PATH, [first])
         deadline = time.monotonic() + 60
@@ -148,7 +148,8 @@ def summarise_dtmf(demo: DemoContext, scenario: list[Sent]) -> tuple[list[str], 
         p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
         lines.append(
             f"  latency accept->CXone  p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(latencies):.0f} ms"
-            f" over {len(latencies)} warm sends (mean {statistics.mean(latencies):.0f} ms)"
+            f" over the {len(latencies)} later sends (mean {statistics.mean(latencies):.0f} ms; a burst"
+            " starts more consumer environments, each with its own cold start)"
         )
     if cold in finals and finals[cold]["outcome"] == "ok":
         lines.append(f"  first (cold start)     {float(finals[cold]['details']['latency_ms']):.0f} ms")
