@@ -101,9 +101,7 @@ class DtmfProcessor:
         )
 
     def _upstream_failed(self, message: QueuedDtmf, exc: UpstreamError) -> DtmfOutcome:
-        errors = {
-            "errors": [{"field": e.get("field"), "errorCode": e.get("errorCode")} for e in exc.details[:5]]
-        }
+        errors = {"errors": exc.details}  # kept as field and code only (_bounded)
         if exc.retryable:
             # Retried for as long as the request's timeout (or the invocation) allowed; a redelivery
             # would come after the queue's visibility timeout, far past any timeout_ms.
