@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from cxone_relay.platform.errors import ConfigurationError, InvalidFields
+from cxone_relay.platform.transport import TimeBudget
 from cxone_relay.workflows.dtmf.models import QueuedDtmf
 from cxone_relay.workflows.dtmf.processor import MAX_RESPONSE_CHARS, audit_payload
 from cxone_relay.workflows.dtmf.rules import ToneBounds, ToneRules, latency_ms, seconds_left
 from cxone_relay.workflows.dtmf.settings import DtmfApiSettings, DtmfConsumerSettings
+from cxone_relay.workflows.dtmf.webhook import capped
 
 CORE = {
     "AUDIT_TABLE": "audit",
@@ -223,3 +225,16 @@ def test_cxone_errors_keep_field_and_code_only_and_large_answers_are_left_out():
     assert response_of({"text": "x" * MAX_RESPONSE_CHARS}) == {
         "omitted": f"larger than {MAX_RESPONSE_CHARS} characters"
     }
+
+
+# The webhook's allowance ----------------------------------------------------------------------
+
+
+def test_the_webhooks_allowance_ends_at_its_cap_or_the_invocations_end_whichever_is_sooner():
+    now = [100.0]
+    capped_budget = capped(TimeBudget.fixed(30, clock=lambda: now[0]), 8.0, clock=lambda: now[0])
+    assert capped_budget.usable_seconds() == 8.0
+    now[0] = 103.0
+    assert capped_budget.usable_seconds() == 5.0
+    short = capped(TimeBudget.fixed(2, clock=lambda: now[0]), 8.0, clock=lambda: now[0])
+    assert short.usable_seconds() == 2.0
