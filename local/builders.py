@@ -93,6 +93,25 @@ def _dfo_message(message_id: str, direction: str, created_at: datetime, text: st
     }
 
 
+def dtmf_request(
+    interaction_id: str = "session-1",
+    digits: str = "1234#",
+    *,
+    timeout_ms: int = 5000,
+    sequence_matrix_key: str = "main-menu",
+    node_transition_flag: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The body a client POSTs to /dtmf (tone duration and spacing left to their defaults)."""
+    return {
+        "interaction_id": interaction_id,
+        "digits": digits,
+        "timeout_ms": timeout_ms,
+        "sequence_matrix_key": sequence_matrix_key,
+        "node_transition_flag": node_transition_flag,
+    } | overrides
+
+
 def scan_table(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
     """Every item of a table as plain Python values (all pages)."""
     items: list[dict[str, Any]] = []

@@ -211,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutating {group.name}: {', '.join(group.modules)} (this takes minutes)", flush=True)
         with (workspace / "mutmut.log").open("w") as log:
             subprocess.run(
-                [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.max_children)],
+                [
+                    str(Path(sys.executable).with_name("mutmut")),
+                    "run",
+                    "--max-children",
+                    str(args.max_children),
+                ],
                 cwd=workspace,
                 stdout=log,
                 stderr=subprocess.STDOUT,

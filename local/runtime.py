@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 COMMON_LAYER_DIR = ROOT / "layers" / "common"
+DTMF_AUDIT_HOOK_PATH = "/hooks/dtmf-audit"
 FAKE_CREDENTIAL = "testing"
 # The first invoke also runs the module's init (imports, clients, settings); Lambda allows 10 s
 # for it on top of the function timeout, and a slow CI machine deserves the same headroom.
@@ -136,6 +137,9 @@ def local_environment(provisioned: Provisioned, function_id: str, urls: LocalUrl
         )
     if "TICKETING_BASE_URL" in environment:
         environment["TICKETING_BASE_URL"] = urls.ticketing
+    if "DTMF_AUDIT_WEBHOOK_URL" in environment:
+        # The ticketing simulator records whatever is posted under /hooks/.
+        environment["DTMF_AUDIT_WEBHOOK_URL"] = f"{urls.ticketing}{DTMF_AUDIT_HOOK_PATH}"
     return environment
 
 

@@ -1,4 +1,5 @@
-"""Ticketing-system simulator: the batch upsert endpoint the relay exports conversations to."""
+"""Ticketing-system simulator: the batch upsert endpoint the relay exports conversations to, and a
+webhook receiver (anything POSTed under /hooks/ is recorded, e.g. the DTMF audit webhook)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from local.simulators.base import ApiError, Json, SimulatorServer, Sleeper, json
 
 MAX_BATCH = 100
 REQUIRED_TICKET_FIELDS = ("id", "external_id")
+HOOKS_PREFIX = "/hooks/"
 
 
 class TicketingSimulator(SimulatorServer):
@@ -20,6 +22,7 @@ class TicketingSimulator(SimulatorServer):
         super().__init__(sleeper=sleeper)
         self.api_key = api_key
         self._tickets: dict[str, Json] = {}
+        self._hooks: list[Json] = []
 
     # -- Python accessors --------------------------------------------------------------------
 
@@ -32,6 +35,12 @@ class TicketingSimulator(SimulatorServer):
         with self._lock:
             self._tickets.clear()
 
+    def hooks(self, name: str | None = None) -> list[Json]:
+        """Webhook deliveries in arrival order, each {"hook", "headers", "body"} (the same list as
+        GET /_sim/hooks); `name` keeps those posted to /hooks/<name>."""
+        with self._lock:
+            return copy.deepcopy([hook for hook in self._hooks if name is None or hook["hook"] == name])
+
     # -- routing and auth --------------------------------------------------------------------
 
     def routes(self) -> list[Rule]:
@@ -39,9 +48,13 @@ class TicketingSimulator(SimulatorServer):
             Rule("/api/v1/tickets/batch_upsert", methods=["POST"], endpoint=self._batch_upsert),
             Rule("/_sim/tickets", methods=["GET"], endpoint=self._get_tickets),
             Rule("/_sim/tickets", methods=["DELETE"], endpoint=self._delete_tickets),
+            Rule(f"{HOOKS_PREFIX}<path:name>", methods=["POST"], endpoint=self._hook),
+            Rule("/_sim/hooks", methods=["GET"], endpoint=self._get_hooks),
         ]
 
     def authorize(self, request: Request) -> None:
+        if request.path.startswith(HOOKS_PREFIX):
+            return  # a webhook receiver: whoever is configured to call it
         if request.headers.get("x-api-key") != self.api_key:
             raise ApiError(401, "missing or invalid x-api-key", code="unauthorized")
 
@@ -64,6 +77,14 @@ class TicketingSimulator(SimulatorServer):
         return json_response(
             {"results": results, "created": created_count, "updated": len(results) - created_count}
         )
+
+    def _hook(self, request: Request, name: str) -> Response:
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        self._hooks.append({"hook": name, "headers": headers, "body": read_json(request)})
+        return Response(status=204)
+
+    def _get_hooks(self, request: Request) -> Response:
+        return json_response(self.hooks(request.args.get("name")))
 
     def _get_tickets(self, request: Request) -> Response:
         return json_response(self.tickets())

@@ -31,3 +31,7 @@ def test_demo_accounts_for_every_accepted_request() -> None:
     assert re.search(r"in DLQ\s+1 \(", output)  # the message CXone refuses ends in the DLQ
     assert re.search(r"keyword actions\s+help 1, opt_in 1, opt_out 1", output)
     assert "queues drained: True" in output
+    # DTMF: the ended session and the refusal are final, every other accepted request was sent.
+    assert re.search(r"not sent: refused 1, session_ended 1\n", output)
+    assert re.search(r"accuracy rate\s+\d+\.\d% \(sent / submitted\)", output)
+    assert re.search(r"latency accept->CXone\s+p50 \d+ ms, p95 \d+ ms", output)

@@ -122,20 +122,39 @@ def test_dnc_records_are_digits_only_and_per_record_failures_are_read(client, cx
 def test_send_dtmf_posts_the_sequence_to_the_agent_session(client, cxone_sim):
     cxone_sim.add_agent_sessions(["session-5"])
 
-    client.send_dtmf(
+    sent = client.send_dtmf(
         DtmfRequest("session-5", "12#", tone_duration_ms=100, tone_spacing_ms=50),
         idempotency_key="dtmf-1",
         budget=budget(),
     )
 
+    assert (sent.status, sent.session_ended) == (202, False)
     assert cxone_sim.state()["dtmf"] == [
         {"sessionId": "session-5", "dtmfSequence": "12#", "toneDurationMS": 100, "toneSpacingMS": 50}
     ]
-    with pytest.raises(PermanentUpstreamError) as ended:
+    request = only_request(cxone_sim, "/inContactAPI/services/v23.0/agent-sessions/session-5/send-dtmf")
+    assert request["headers"]["idempotency-key"] == "dtmf-1"
+
+
+def test_send_dtmf_to_an_ended_session_is_an_answer_not_an_error(client, cxone_sim):
+    ended = client.send_dtmf(
+        DtmfRequest("gone", "1", tone_duration_ms=100), idempotency_key="dtmf-2", budget=budget()
+    )
+
+    assert (ended.status, ended.session_ended) == (404, True)
+    assert ended.response["errors"][0]["errorCode"] == "SessionNotFound"
+    assert cxone_sim.state()["dtmf"] == []
+
+
+def test_send_dtmf_refused_for_another_reason_is_a_permanent_error(client, cxone_sim):
+    cxone_sim.add_agent_sessions(["session-6"])
+    cxone_sim.add_fault(status=400, path_prefix="/inContactAPI/services/v23.0/agent-sessions")
+
+    with pytest.raises(PermanentUpstreamError) as refused:
         client.send_dtmf(
-            DtmfRequest("gone", "1", tone_duration_ms=100), idempotency_key="dtmf-2", budget=budget()
+            DtmfRequest("session-6", "1", tone_duration_ms=100), idempotency_key="dtmf-3", budget=budget()
         )
-    assert ended.value.status == 404
+    assert refused.value.status == 400
 
 
 def test_listings_page_with_the_scroll_token_until_the_last_page(client, cxone_sim):

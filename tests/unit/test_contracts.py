@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
+from pydantic import BaseModel
 
+from cxone_relay.workflows.dtmf.models import DtmfSubmission, QueuedDtmf
 from cxone_relay.workflows.inbound_sms.models import InboundSmsRequest, QueuedInboundSms
 from local.openapi import DOCUMENT_PATH, render
 from local.template import ROOT, load_template
@@ -39,21 +41,46 @@ def _events_for(function_id: str) -> list[Path]:
     return [EVENTS / name for name, entry in MANIFEST.items() if entry["function"] == function_id]
 
 
-@pytest.mark.parametrize("path", _events_for("InboundSmsApiFunction"), ids=lambda p: p.name)
-def test_api_events_carry_a_valid_request(path):
+# What each function's sample events must carry: its request model, or its queued message model.
+API_MODELS: dict[str, type[BaseModel]] = {
+    "InboundSmsApiFunction": InboundSmsRequest,
+    "DtmfApiFunction": DtmfSubmission,
+}
+QUEUE_MODELS: dict[str, type[BaseModel]] = {
+    "InboundSmsConsumerFunction": QueuedInboundSms,
+    "DtmfConsumerFunction": QueuedDtmf,
+}
+
+
+def test_every_function_has_a_sample_event_and_a_model_to_check_it_against():
+    functions = set(load_template().function_ids())
+    assert functions == set(API_MODELS) | set(QUEUE_MODELS)
+    assert all(_events_for(function_id) for function_id in functions)
+
+
+@pytest.mark.parametrize(
+    ("function_id", "path"),
+    [(f, p) for f in API_MODELS for p in _events_for(f)],
+    ids=lambda value: getattr(value, "name", value),
+)
+def test_api_events_carry_a_valid_request(function_id, path):
     event = json.loads(path.read_text())
-    route = next(r for r in load_template().api_routes() if r.function_id == "InboundSmsApiFunction")
+    route = next(r for r in load_template().api_routes() if r.function_id == function_id)
     assert (event["path"], event["httpMethod"]) == (route.path, route.method)
-    InboundSmsRequest.model_validate_json(event["body"])
+    API_MODELS[function_id].model_validate_json(event["body"])
 
 
-@pytest.mark.parametrize("path", _events_for("InboundSmsConsumerFunction"), ids=lambda p: p.name)
-def test_sqs_events_carry_queued_messages(path):
+@pytest.mark.parametrize(
+    ("function_id", "path"),
+    [(f, p) for f in QUEUE_MODELS for p in _events_for(f)],
+    ids=lambda value: getattr(value, "name", value),
+)
+def test_sqs_events_carry_queued_messages(function_id, path):
     event = json.loads(path.read_text())
     assert event["Records"]
     for record in event["Records"]:
         assert record["eventSource"] == "aws:sqs"
-        QueuedInboundSms.model_validate_json(record["body"])
+        QUEUE_MODELS[function_id].model_validate_json(record["body"])
 
 
 @pytest.mark.parametrize("path", _events_for("InboxPullFunction"), ids=lambda p: p.name)

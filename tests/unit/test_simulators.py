@@ -1041,3 +1041,25 @@ def test_ticketing_faults_use_the_shared_injector(ticketing: TicketingSimulator,
     assert sleeps == [0.1]
     assert retried.json()["created"] == 1
     assert [entry["status"] for entry in ticketing.requests()] == [503, 200]
+
+
+def test_ticketing_records_webhooks_posted_under_hooks(ticketing: TicketingSimulator) -> None:
+    first = sim_call(
+        ticketing, "POST", "/hooks/dtmf-audit", json={"n": 1}, headers={"Idempotency-Key": "k-1"}
+    )
+    sim_call(ticketing, "POST", "/hooks/other", json={"n": 2})
+
+    assert first.status_code == 204  # no API key: a webhook receiver takes whoever is configured
+    [hook] = ticketing.hooks("dtmf-audit")
+    assert (hook["hook"], hook["body"], hook["headers"]["idempotency-key"]) == ("dtmf-audit", {"n": 1}, "k-1")
+    assert [h["body"] for h in ticketing.hooks()] == [{"n": 1}, {"n": 2}]
+    assert sim_call(ticketing, "GET", "/_sim/hooks?name=other").json()[0]["body"] == {"n": 2}
+    assert ticketing.tickets() == []
+
+
+def test_ticketing_webhooks_can_be_faulted(ticketing: TicketingSimulator) -> None:
+    ticketing.add_fault(status=503, count=1, path_prefix="/hooks/")
+
+    assert sim_call(ticketing, "POST", "/hooks/dtmf-audit", json={}).status_code == 503
+    assert sim_call(ticketing, "POST", "/hooks/dtmf-audit", json={}).status_code == 204
+    assert len(ticketing.hooks()) == 1

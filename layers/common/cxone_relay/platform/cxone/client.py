@@ -21,6 +21,7 @@ from cxone_relay.platform.cxone import endpoints
 from cxone_relay.platform.cxone.models import (
     DncResult,
     DtmfRequest,
+    DtmfResult,
     InboundMessage,
     OutboundMessage,
     Page,
@@ -302,14 +303,16 @@ class CxoneClient:
         )
         return DncResult.from_response(_json_or_empty(response))
 
-    def send_dtmf(self, dtmf: DtmfRequest, *, idempotency_key: str, budget: TimeBudget) -> None:
+    def send_dtmf(self, dtmf: DtmfRequest, *, idempotency_key: str, budget: TimeBudget) -> DtmfResult:
+        """Play digits into a live agent session. A session that has ended is an answer
+        (`session_ended`), not an error: no later attempt can reach it."""
         payload: dict[str, Any] = {"dtmfSequence": dtmf.sequence, "toneDurationMS": dtmf.tone_duration_ms}
         if dtmf.tone_spacing_ms is not None:
             payload["toneSpacingMS"] = dtmf.tone_spacing_ms
         path = endpoints.path(
             endpoints.AGENT_SEND_DTMF, version=endpoints.AGENT_API_VERSION, session_id=dtmf.session_id
         )
-        self.call(
+        response = self.call(
             "POST",
             "admin",
             path,
@@ -317,6 +320,12 @@ class CxoneClient:
             json=payload,
             idempotency_key=idempotency_key,
             operation="send-dtmf",
+            answers=frozenset({endpoints.AGENT_SESSION_ENDED_STATUS}),
+        )
+        return DtmfResult(
+            status=response.status_code,
+            response=_json_or_empty(response),
+            session_ended=response.status_code == endpoints.AGENT_SESSION_ENDED_STATUS,
         )
 
     def list_contacts(

@@ -44,6 +44,9 @@ DFO_DATE_FILTERED_FIELD = "updatedAt"
 ADMIN_DNC_RECORDS = "/inContactAPI/services/{version}/dnc-groups/{group_id}/records"
 AGENT_API_VERSION = "v23.0"
 AGENT_SEND_DTMF = "/inContactAPI/services/{version}/agent-sessions/{session_id}/send-dtmf"
+# How the Agent API answers for a session that has ended (the call hung up). Not in NICE's public
+# docs (CXONE_API.md): 404 is our reading, kept here with the paths to be corrected in one place.
+AGENT_SESSION_ENDED_STATUS = 404
 
 
 def path(template: str, **params: str) -> str:

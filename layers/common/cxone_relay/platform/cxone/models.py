@@ -94,6 +94,16 @@ class DtmfRequest:
 
 
 @dataclass(frozen=True)
+class DtmfResult:
+    """What the Agent API answered to send-dtmf: its status and body (usually empty), or that the
+    agent session no longer exists (the call ended), which is an answer rather than a fault."""
+
+    status: int
+    response: dict[str, Any] = field(default_factory=dict)
+    session_ended: bool = False
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a DFO listing; `scroll_token` is None on the last page."""
 

@@ -1,0 +1,1 @@
+"""DTMF: validate digit sequences and send them to live CXone agent sessions."""

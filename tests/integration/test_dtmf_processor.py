@@ -1,0 +1,202 @@
+"""The DTMF processor with its clock and the CXone transport's sleeper injected, against the CXone
+simulator and moto: deadlines to the millisecond, 5xx retries without sleeping, latency exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from cxone_relay.platform.cxone.client import CxoneClient, CxoneGateway
+from cxone_relay.platform.data.audit import AuditTrail
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.errors import PermanentUpstreamError, UnauthorizedError
+from cxone_relay.platform.observability import metrics
+from cxone_relay.platform.redaction import PhoneHasher
+from cxone_relay.platform.transport import RetryingHttp, TimeBudget
+from cxone_relay.workflows.dtmf.models import DtmfOutcome, QueuedDtmf
+from cxone_relay.workflows.dtmf.processor import DtmfProcessor
+from cxone_relay.workflows.dtmf.webhook import WebhookOutbox
+from local.builders import audit_records, emf_metrics
+from tests.conftest import cxone_settings, sim_credentials
+
+ACCEPTED = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()
+SEND_PATH = "/inContactAPI/services/v23.0/agent-sessions/"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Setup:
+    def __init__(self, stack, cxone_sim) -> None:
+        self.sleeps: list[float] = []
+        self.clock = Clock(ACCEPTED)
+        self.dynamodb = boto3.client("dynamodb")
+        self.table = stack.tables["AuditTable"]
+        self.audit = AuditTrail(DynamoTable(self.dynamodb, self.table), PhoneHasher("test-key"), 400)
+        gateway = CxoneGateway(
+            cxone_settings(cxone_sim.url),
+            ssm_client=boto3.client("ssm"),
+            dynamodb_client=self.dynamodb,
+            credentials=sim_credentials,
+            http=RetryingHttp("cxone", sleeper=self.sleeps.append, rng=lambda: 0.5),
+        )
+        self.cxone: CxoneClient = gateway.client()
+        self.processor = DtmfProcessor(
+            self.cxone, self.audit, WebhookOutbox(None, self.audit, 5.0), clock=self.clock
+        )
+
+    def process(self, message: QueuedDtmf) -> DtmfOutcome:
+        return self.processor.process(message, TimeBudget.fixed(30))
+
+    def final(self, subject: str = "dtmf-1") -> dict:
+        [record] = [
+            r
+            for r in audit_records(self.dynamodb, self.table, subject=subject)
+            if r["action"] in {"dtmf_sent", "dtmf_not_sent"}
+        ]
+        return record
+
+
+@pytest.fixture
+def setup(stack, cxone_sim) -> Setup:
+    cxone_sim.add_agent_sessions(["session-1"])
+    return Setup(stack, cxone_sim)
+
+
+def message(**fields) -> QueuedDtmf:
+    return QueuedDtmf.model_validate(
+        {
+            "id": "dtmf-1",
+            "interaction_id": "session-1",
+            "digits": "42#",
+            "timeout_ms": 2000,
+            "sequence_matrix_key": "main-menu",
+            "node_transition_flag": False,
+            "tone_duration_ms": 90,
+            "tone_spacing_ms": 60,
+            "accepted_at": datetime.fromtimestamp(ACCEPTED, UTC).isoformat(),
+            "correlation_id": "corr-1",
+        }
+        | fields
+    )
+
+
+def test_latency_is_measured_from_accept_to_cxones_answer(setup, cxone_sim, capsys):
+    setup.clock.now = ACCEPTED + 0.25
+
+    outcome = setup.process(message())
+
+    assert outcome == DtmfOutcome(id="dtmf-1", status="sent", cxone_status=202, latency_ms=250.0)
+    assert cxone_sim.state()["dtmf"] == [
+        {"sessionId": "session-1", "dtmfSequence": "42#", "toneDurationMS": 90, "toneSpacingMS": 60}
+    ]
+    record = setup.final()
+    assert (record["outcome"], record["details"]["latency_ms"], record["correlation_id"]) == (
+        "ok",
+        250,
+        "corr-1",
+    )
+    metrics.flush_metrics()
+    emitted = emf_metrics(capsys.readouterr().out)
+    assert [name for name, _ in emitted if name.startswith("Dtmf")] == ["DtmfSent", "DtmfLatency"]
+
+
+@pytest.mark.parametrize(
+    ("after_accept", "reason"),
+    [
+        (1.5, None),
+        (1.79, None),  # 0.21 s left: an attempt whose window (half of it) is over 0.1 s still fits
+        (1.81, "gave up after no attempt made"),  # the token fetch or the send: no time
+        (2.0, "its timeout passed before it could be sent"),
+        (2.001, "its timeout passed before it could be sent"),
+        (60, "its timeout passed before it could be sent"),
+    ],
+)
+def test_a_request_is_sent_only_while_it_has_time_left(setup, cxone_sim, after_accept, reason):
+    setup.clock.now = ACCEPTED + after_accept
+
+    outcome = setup.process(message(timeout_ms=2000))
+
+    sent = reason is None
+    assert outcome.status == ("sent" if sent else "expired")
+    assert len(cxone_sim.requests(path_prefix=SEND_PATH)) == (1 if sent else 0)
+    if not sent:
+        record = setup.final()
+        assert (record["action"], record["outcome"]) == ("dtmf_not_sent", "expired")
+        assert record["reason"].endswith(reason)
+        assert (record["details"]["latency_ms"], record["details"]["cxone_status"]) == (None, None)
+
+
+def test_a_5xx_is_retried_within_the_request_and_sent_once(setup, cxone_sim):
+    cxone_sim.add_fault(status=503, count=1, path_prefix=SEND_PATH)
+    cxone_sim.add_fault(status=502, count=1, path_prefix=SEND_PATH)
+
+    outcome = setup.process(message())
+
+    assert outcome.status == "sent"
+    assert [r["status"] for r in cxone_sim.requests(path_prefix=SEND_PATH)] == [503, 502, 202]
+    assert setup.sleeps == [0.125, 0.25]  # full jitter (rng 0.5) of 0.25 s, then 0.5 s: never slept
+    assert len(cxone_sim.state()["dtmf"]) == 1
+
+
+def test_retries_stop_at_the_requests_deadline_not_the_invocations(setup, cxone_sim):
+    # 0.3 s left: one attempt fits (its window is half of it); a backoff and another would not.
+    setup.clock.now = ACCEPTED + 1.7
+    cxone_sim.add_fault(status=503, path_prefix=SEND_PATH)
+
+    outcome = setup.process(message(timeout_ms=2000))
+
+    assert outcome == DtmfOutcome(id="dtmf-1", status="expired", cxone_status=503, latency_ms=None)
+    assert len(cxone_sim.requests(path_prefix=SEND_PATH)) == 1 and setup.sleeps == []
+
+
+def test_a_refusal_is_audited_and_raised_for_the_dead_letter_queue(setup, cxone_sim):
+    cxone_sim.add_fault(status=422, path_prefix=SEND_PATH)
+
+    with pytest.raises(PermanentUpstreamError):
+        setup.process(message())
+
+    record = setup.final()
+    assert (record["outcome"], record["details"]["cxone_status"]) == ("refused", 422)
+    assert "HTTP 422" in record["reason"]
+
+
+def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, cxone_sim, monkeypatch):
+    def refused(*args, **kwargs):
+        raise UnauthorizedError("cxone", "access token refused", status=401)
+
+    monkeypatch.setattr(CxoneClient, "send_dtmf", refused)
+
+    with pytest.raises(UnauthorizedError):
+        setup.process(message())
+
+    [record] = audit_records(setup.dynamodb, setup.table, subject="dtmf-1")
+    assert (record["action"], record["outcome"], record["details"]) == (
+        "cxone_failed",
+        "retry",
+        {"cxone_status": 401},
+    )
+
+
+def test_an_unexpected_failure_is_audited_and_raised(setup, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(CxoneClient, "send_dtmf", broken)
+
+    with pytest.raises(RuntimeError):
+        setup.process(message())
+
+    [record] = audit_records(setup.dynamodb, setup.table, subject="dtmf-1")
+    assert (record["action"], record["outcome"], record["reason"]) == (
+        "processing_failed",
+        "retry",
+        "RuntimeError: a bug",
+    )
