@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SMS segment reference (npm sms-segments-calculator, pinned in local/node/package-lock.json)
+# that tests/unit/test_segments_reference.py checks the relay's counter against.
+NODE_DIR := .local/node
+NODE_STAMP := $(NODE_DIR)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -15,7 +19,7 @@ ENVIRONMENTS ?= 4
 
 .PHONY: setup lint format typecheck test unit build serve demo invoke openapi mutate clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/requirements.txt \
 		layers/sentiment/requirements.txt
@@ -24,6 +28,13 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/re
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
+
+$(NODE_STAMP): local/node/package.json local/node/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node 18+) is required for the segment reference test"; exit 1; }
+	mkdir -p $(NODE_DIR)
+	cp local/node/package.json local/node/package-lock.json $(NODE_DIR)/
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
