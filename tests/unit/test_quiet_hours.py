@@ -1,0 +1,153 @@
+"""Quiet hours with fixed clocks: the window's edges in several zones, stricter Florida and Oklahoma
+windows, numbers with several candidate zones, daylight saving, and configured windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pytest
+
+from cxone_relay.workflows.outbound_sms.quiet_hours import (
+    QuietHours,
+    RegionalWindow,
+    Window,
+    candidate_zones,
+    default_regions,
+)
+
+NEW_YORK = "+12125551234"
+SAN_FRANCISCO = "+14155552671"
+MIAMI = "+13055551234"
+OKLAHOMA_CITY = "+14055551234"
+ALASKA = "+19075551234"  # America/Adak and America/Anchorage
+AUSTRALIAN_MOBILE = "+61412345678"  # eight zones, Cocos (+6:30) to Lord Howe (+11 in summer)
+INDIA = "+919876543210"  # +5:30
+TOLL_FREE = "+18002530000"  # 42 zones, Guam (+10) to Pago Pago (-11)
+UNIFN = "+80012345678"  # international freephone: no zone
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def rules() -> QuietHours:
+    return QuietHours(Window.parse("08:00-21:00"), default_regions())
+
+
+# January: New York UTC-5, San Francisco UTC-8, Oklahoma UTC-6, Alaska -9/-10.
+@pytest.mark.parametrize(
+    ("phone", "now", "held_until"),
+    [
+        (NEW_YORK, utc(2027, 1, 15, 12, 59, 59), utc(2027, 1, 15, 13)),  # 07:59:59
+        (NEW_YORK, utc(2027, 1, 15, 13), None),  # 08:00 opens
+        (NEW_YORK, utc(2027, 1, 16, 1, 59, 59), None),  # 20:59:59
+        (NEW_YORK, utc(2027, 1, 16, 2), utc(2027, 1, 16, 13)),  # 21:00 closes: tomorrow 08:00
+        (SAN_FRANCISCO, utc(2027, 1, 15, 15, 59), utc(2027, 1, 15, 16)),
+        (SAN_FRANCISCO, utc(2027, 1, 16, 4, 59), None),  # 20:59
+        (SAN_FRANCISCO, utc(2027, 1, 16, 5), utc(2027, 1, 16, 16)),
+        # Florida and Oklahoma: 08:00-20:00.
+        (MIAMI, utc(2027, 1, 16, 0, 59, 59), None),  # 19:59:59
+        (MIAMI, utc(2027, 1, 16, 1), utc(2027, 1, 16, 13)),  # 20:00
+        (MIAMI, utc(2027, 1, 15, 12, 59), utc(2027, 1, 15, 13)),
+        (OKLAHOMA_CITY, utc(2027, 1, 16, 1, 59), None),  # 19:59
+        (OKLAHOMA_CITY, utc(2027, 1, 16, 2), utc(2027, 1, 16, 14)),  # 20:00 CST
+        # Alaska: open only when 08:00 has come in Adak and 21:00 not yet in Anchorage.
+        (ALASKA, utc(2027, 1, 15, 17), utc(2027, 1, 15, 18)),  # 08:00 Anchorage, 07:00 Adak
+        (ALASKA, utc(2027, 1, 15, 18), None),
+        (ALASKA, utc(2027, 1, 16, 5, 59), None),  # 20:59 Anchorage
+        (ALASKA, utc(2027, 1, 16, 6), utc(2027, 1, 16, 18)),
+        # Australia in summer: 08:00 Cocos (01:30Z) to 21:00 Sydney and Lord Howe (10:00Z).
+        (AUSTRALIAN_MOBILE, utc(2027, 1, 15, 1, 29), utc(2027, 1, 15, 1, 30)),
+        (AUSTRALIAN_MOBILE, utc(2027, 1, 15, 1, 30), None),
+        (AUSTRALIAN_MOBILE, utc(2027, 1, 15, 9, 59), None),
+        (AUSTRALIAN_MOBILE, utc(2027, 1, 15, 10), utc(2027, 1, 16, 1, 30)),
+        (INDIA, utc(2027, 1, 15, 2, 29), utc(2027, 1, 15, 2, 30)),
+        (INDIA, utc(2027, 1, 15, 15, 30), utc(2027, 1, 16, 2, 30)),  # 21:00 IST
+    ],
+)
+def test_send_time_at_the_window_edges(rules, phone, now, held_until):
+    verdict = rules.send_time(phone, now)
+
+    assert verdict.held is (held_until is not None)
+    assert verdict.at == (held_until or now)
+
+
+def test_the_window_follows_daylight_saving():
+    rules = QuietHours(Window.parse("08:00-21:00"))
+    # 14 March 2027: New York springs forward at 02:00, so 08:00 is 12:00Z, not 13:00Z.
+    assert rules.send_time(NEW_YORK, utc(2027, 3, 14, 11)).at == utc(2027, 3, 14, 12)
+    assert rules.send_time(NEW_YORK, utc(2027, 3, 13, 13)).held is False
+    assert rules.send_time(NEW_YORK, utc(2027, 3, 14, 12)).held is False
+
+
+def test_a_number_with_several_zones_must_be_inside_every_one(rules):
+    assert [str(zone) for zone in candidate_zones(ALASKA)] == ["America/Adak", "America/Anchorage"]
+    verdict = rules.send_time(ALASKA, utc(2027, 1, 15, 17, 30))
+    assert verdict.zones == ("America/Adak", "America/Anchorage")
+    assert (verdict.held, verdict.at) == (True, utc(2027, 1, 15, 18))
+    assert len(candidate_zones(AUSTRALIAN_MOBILE)) == 8
+
+
+def test_no_send_time_when_the_zones_share_no_daytime_or_are_unknown(rules):
+    # 22:00Z is 08:00 in Guam; 00:30Z is 21:00 in St John's: the only daytime all 42 zones share.
+    assert rules.send_time(TOLL_FREE, utc(2027, 1, 15, 18)).at == utc(2027, 1, 15, 22)
+    assert rules.send_time(TOLL_FREE, utc(2027, 1, 16, 0, 29)).held is False
+    assert rules.send_time(TOLL_FREE, utc(2027, 1, 16, 0, 30)).at == utc(2027, 1, 16, 22)
+    mornings = QuietHours(Window.parse("08:00-12:00"))
+    assert mornings.send_time(TOLL_FREE, utc(2027, 1, 15, 18)).at is None
+    assert candidate_zones(UNIFN) == []
+    unknown = rules.send_time(UNIFN, utc(2027, 1, 15, 18))
+    assert (unknown.at, unknown.held, unknown.zones) == (None, True, ())
+
+
+def test_regional_windows_apply_only_to_their_prefixes_and_only_narrow(rules):
+    assert str(rules.effective_window(MIAMI)) == "08:00-20:00"
+    assert str(rules.effective_window(OKLAHOMA_CITY)) == "08:00-20:00"
+    assert str(rules.effective_window(NEW_YORK)) == "08:00-21:00"
+    wide = QuietHours(
+        Window.parse("08:00-21:00"),
+        [RegionalWindow("late", Window.parse("09:00-22:00"), ("+1212",))],
+    )
+    assert str(wide.effective_window(NEW_YORK)) == "09:00-21:00"
+    assert str(wide.effective_window(SAN_FRANCISCO)) == "08:00-21:00"
+
+
+def test_a_configured_window_replaces_the_default():
+    rules = QuietHours(Window.parse("09:30-17:00"))
+    assert rules.send_time(NEW_YORK, utc(2027, 1, 15, 14, 29)).at == utc(2027, 1, 15, 14, 30)
+    assert rules.send_time(NEW_YORK, utc(2027, 1, 15, 14, 30)).held is False
+    assert rules.send_time(NEW_YORK, utc(2027, 1, 15, 21, 59)).held is False
+    assert rules.send_time(NEW_YORK, utc(2027, 1, 15, 22)).at == utc(2027, 1, 16, 14, 30)
+    until_midnight = QuietHours(Window.parse("08:00-24:00"))
+    assert until_midnight.send_time(NEW_YORK, utc(2027, 1, 16, 4, 59)).held is False  # 23:59
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("08:00-21:00", time(8), time(21)),
+        ("00:00-24:00", time(0), None),
+        ("07:30-20:45", time(7, 30), time(20, 45)),
+    ],
+)
+def test_windows_parse(text, start, end):
+    window = Window.parse(text)
+    assert (window.start, window.end) == (start, end)
+    assert str(window) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["8:00-21:00", "21:00-08:00", "08:00-08:00", "08:00-24:30", "25:00-26:00", "08:00"]
+)
+def test_malformed_windows_are_refused(text):
+    with pytest.raises(ValueError, match=r"window|must end|after 24:00"):
+        Window.parse(text)
+
+
+def test_window_edges_are_start_included_end_excluded():
+    window = Window.parse("08:00-21:00")
+    assert not window.contains(time(7, 59, 59, 999999))
+    assert window.contains(time(8))
+    assert window.contains(time(20, 59, 59, 999999))
+    assert not window.contains(time(21))
