@@ -32,8 +32,8 @@ _LOOKAHEAD_DAYS = 3
 
 # Area codes of Florida and Oklahoma, whose laws (Fla. Stat. 501.616, Okla. Stat. 15-775C.1) allow
 # telephone solicitation from 08:00 to 20:00 only.
-FLORIDA_AREA_CODES = (239, 305, 321, 324, 352, 386, 407, 448, 561, 645, 656, 689, 727, 728, 754, 772, 786)
-FLORIDA_AREA_CODES += (813, 850, 863, 904, 941, 954)
+FLORIDA_AREA_CODES: tuple[int, ...] = (239, 305, 321, 324, 352, 386, 407, 448, 561, 645, 656, 689)
+FLORIDA_AREA_CODES += (727, 728, 754, 772, 786, 813, 850, 863, 904, 941, 954)
 OKLAHOMA_AREA_CODES = (405, 539, 572, 580, 918)
 
 
