@@ -4,7 +4,8 @@ This is the only module of the layer that knows HTTP. Workflow code raises domai
 (errors.InvalidFields, errors.Refused); here they become statuses: malformed JSON is 400, a field
 that fails validation is 422 naming the field, a request refused by a business rule is 422 with
 its reason, and anything unexpected is 503 (not accepted, try again), never a 500 that leaves the
-caller guessing whether it was queued.
+caller guessing whether it was queued. A route without an API key authenticates its requests
+itself (a signature over the raw body): a request that fails is 401 before its body is read.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel
 
-from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest, Refused
+from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest, Refused, Unauthenticated
 from cxone_relay.platform.observability import logger
 
 
@@ -48,6 +49,7 @@ class GatewayError(BaseModel):
     message: str
 
 
+UNAUTHENTICATED = "The request's signature is missing, wrong, stale or not over this body"
 # Answers every route can give, whatever its workflow.
 COMMON_ERRORS = {
     400: "Body is not one JSON object (malformed JSON, an array, not UTF-8, nested too deeply)",
@@ -57,23 +59,35 @@ COMMON_ERRORS = {
 
 
 def documented_responses(
-    accepted_model: type[BaseModel], accepted_description: str, errors: dict[int, str]
+    accepted_model: type[BaseModel],
+    accepted_description: str,
+    errors: dict[int, str],
+    *,
+    status: int = 202,
+    others: dict[int, tuple[type[BaseModel], str]] | None = None,
+    api_key: bool = True,
 ) -> dict[int, OpenAPIResponse]:
-    """OpenAPI `responses` for a route that answers 202 with `accepted_model`: that, the
-    route's own errors and the common ones, each documented with ErrorResponse, and API
-    Gateway's 403 for a missing or wrong API key."""
+    """OpenAPI `responses` for a route that answers `status` (202 unless said) with `accepted_model`:
+    that, any `others` (another success, say), the route's own errors and the common ones, each
+    documented with ErrorResponse, and API Gateway's 403 for a missing or wrong API key (or, on a
+    route without one, the 401 its own authentication answers)."""
     responses: dict[int, OpenAPIResponse] = {
-        202: {
+        status: {
             "description": accepted_description,
             "content": {"application/json": {"model": accepted_model}},
         },
-        403: {
+    }
+    for other, (model, text) in (others or {}).items():
+        responses[other] = {"description": text, "content": {"application/json": {"model": model}}}
+    if api_key:
+        responses[403] = {
             "description": "Missing or wrong x-api-key (answered by API Gateway)",
             "content": {"application/json": {"model": GatewayError}},
-        },
-    }
-    for status, text in (COMMON_ERRORS | errors).items():
-        responses[status] = {"description": text, "content": {"application/json": {"model": ErrorResponse}}}
+        }
+    else:
+        errors = {401: UNAUTHENTICATED} | errors
+    for code, text in (COMMON_ERRORS | errors).items():
+        responses[code] = {"description": text, "content": {"application/json": {"model": ErrorResponse}}}
     return dict(sorted(responses.items()))
 
 
@@ -102,6 +116,8 @@ def validation_problems(error: RequestValidationError) -> tuple[bool, list[Field
 
 
 RejectionHook = Callable[[InvalidRequest], None]
+# Checks who sent a request from its exact body bytes and headers; raises Unauthenticated.
+Authenticator = Callable[[bytes, Mapping[str, str]], None]
 
 # A webhook body is a few KB; anything near Lambda's 6 MB payload limit is abuse or a client bug.
 MAX_BODY_BYTES = 64 * 1024
@@ -136,13 +152,8 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def read_json_object(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> tuple[str, dict[str, Any]]:
-    """The request body as text and as the one JSON object it must be, or BodyRefused.
-
-    The API passes every body through as bytes (binary media type */*, so API Gateway base64s it)
-    because a text body is decoded by API Gateway with replacement characters, hiding a Latin-1
-    body. Here the bytes must be UTF-8, at most `max_bytes`, strict JSON (no NaN), and one object
-    nested at most MAX_JSON_DEPTH deep: a JSON array would otherwise be read as its first element."""
+def read_body(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The request body's bytes exactly as the client sent them (what a signature covers)."""
     raw = event.get("body") or ""
     try:
         data = (
@@ -154,6 +165,11 @@ def read_json_object(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) 
         raise BodyRefused(400, "malformed_body", "the body is not valid base64") from None
     if len(data) > max_bytes:
         raise BodyRefused(413, "payload_too_large", f"the body is larger than {max_bytes} bytes")
+    return data
+
+
+def parse_json_object(data: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text and as the one JSON object it must be, or BodyRefused (see read_json_object)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -169,6 +185,21 @@ def read_json_object(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) 
     if _depth(parsed) > MAX_JSON_DEPTH:
         raise BodyRefused(400, "malformed_json", "the body is nested too deeply")
     return text, parsed
+
+
+def read_json_object(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> tuple[str, dict[str, Any]]:
+    """The request body as text and as the one JSON object it must be, or BodyRefused.
+
+    The API passes every body through as bytes (binary media type */*, so API Gateway base64s it)
+    because a text body is decoded by API Gateway with replacement characters, hiding a Latin-1
+    body. Here the bytes must be UTF-8, at most `max_bytes`, strict JSON (no NaN), and one object
+    nested at most MAX_JSON_DEPTH deep: a JSON array would otherwise be read as its first element."""
+    return parse_json_object(read_body(event, max_bytes))
+
+
+def request_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers, names lower-cased (HTTP header names are case-insensitive)."""
+    return {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
 
 
 def as_json_request(event: Mapping[str, Any], text: str) -> dict[str, Any]:
@@ -188,24 +219,29 @@ def as_json_request(event: Mapping[str, Any], text: str) -> dict[str, Any]:
 class JsonRestResolver(APIGatewayRestResolver):
     """The validating resolver, reading every request body through read_json_object first."""
 
-    def __init__(self, on_invalid: RejectionHook | None, max_body_bytes: int) -> None:
+    def __init__(
+        self, on_invalid: RejectionHook | None, max_body_bytes: int, authenticate: Authenticator | None = None
+    ) -> None:
         super().__init__(enable_validation=True)
         self._on_invalid = on_invalid
         self._max_body_bytes = max_body_bytes
+        self._authenticate = authenticate
         self.request_body: dict[str, Any] | None = None
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         self.request_body = None
         try:
-            text, self.request_body = read_json_object(event, self._max_body_bytes)
+            raw = read_body(event, self._max_body_bytes)
+            if self._authenticate is not None:
+                # Before the body is even parsed: an unsigned request learns nothing about it.
+                self._authenticate(raw, request_headers(event))
+            text, self.request_body = parse_json_object(raw)
+        except Unauthenticated as refused:
+            logger.warning("request not authenticated", extra={"reason": str(refused)})
+            return _raw_answer(401, "unauthorized", "the request is not signed, or not validly")
         except BodyRefused as refused:
             self.report_invalid(_request_id(event), refused.error, [])
-            return {
-                "statusCode": refused.status,
-                "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
-                "body": json.dumps({"error": refused.error, "message": refused.message}),
-                "isBase64Encoded": False,
-            }
+            return _raw_answer(refused.status, refused.error, refused.message)
         return super().resolve(as_json_request(event, text), context)
 
     def report_invalid(self, request_id: str, reason: str, problems: list[FieldProblem]) -> None:
@@ -219,6 +255,15 @@ class JsonRestResolver(APIGatewayRestResolver):
             logger.exception("could not record a refused request", extra={"request_id": request_id})
 
 
+def _raw_answer(status: int, error: str, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+        "body": json.dumps({"error": error, "message": message}),
+        "isBase64Encoded": False,
+    }
+
+
 def _request_id(event: Mapping[str, Any]) -> str:
     context = event.get("requestContext")
     request_id = context.get("requestId") if isinstance(context, dict) else None
@@ -226,11 +271,14 @@ def _request_id(event: Mapping[str, Any]) -> str:
 
 
 def build_resolver(
-    on_invalid: RejectionHook | None = None, max_body_bytes: int = MAX_BODY_BYTES
+    on_invalid: RejectionHook | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    authenticate: Authenticator | None = None,
 ) -> APIGatewayRestResolver:
     """A validating REST resolver with the shared error mapping. `on_invalid` lets the workflow
-    audit requests refused before its own logic ran."""
-    app = JsonRestResolver(on_invalid, max_body_bytes)
+    audit requests refused before its own logic ran; `authenticate` checks who sent each request
+    (a signed webhook, on a route without an API key) before anything else, and its refusal is 401."""
+    app = JsonRestResolver(on_invalid, max_body_bytes, authenticate)
 
     def invalid(reason: str, problems: list[FieldProblem]) -> None:
         app.report_invalid(app.current_event.request_context.request_id, reason, problems)
@@ -258,7 +306,11 @@ def build_resolver(
     @app.exception_handler(IdempotencyValidationError)
     def _id_reused(_: IdempotencyValidationError) -> Response:
         return json_response(
-            409, {"error": "conflict", "message": "this id was already used for a different message"}
+            409,
+            {
+                "error": "conflict",
+                "message": "this id (or Idempotency-Key) was already used for a different request",
+            },
         )
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)

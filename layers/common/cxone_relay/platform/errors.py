@@ -94,6 +94,11 @@ class Refused(Exception):
         self.details = details
 
 
+class Unauthenticated(Exception):
+    """A request whose sender could not be authenticated (a webhook without a valid signature).
+    Its message says why, for the logs; the caller learns only that it was refused."""
+
+
 @dataclass(frozen=True)
 class InvalidRequest:
     """A request refused before any workflow logic ran (malformed JSON, invalid fields), as told

@@ -74,6 +74,27 @@ class DynamoTable:
         """Write an item whose key does not exist yet; False if it does (nothing is replaced)."""
         return self.put(item, condition="attribute_not_exists(pk)")
 
+    def update(
+        self,
+        key: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Set some attributes of one item (creating it if the condition allows), leaving the others
+        as they are; with a condition, False (and nothing changed) when it fails. Attribute names
+        go through placeholders, so reserved words (status) are fine."""
+        names = {f"#a{index}": name for index, name in enumerate(changes)}
+        request: dict[str, Any] = {
+            "Key": to_dynamo(key),
+            "UpdateExpression": "SET "
+            + ", ".join(f"{alias} = :v{index}" for index, alias in enumerate(names)),
+            "ExpressionAttributeNames": names,
+        }
+        placeholders = {f"v{index}": value for index, value in enumerate(changes.values())}
+        return self._conditional(self._dynamodb.update_item, request, condition, placeholders | values)
+
     def delete(self, key: Mapping[str, Any], *, condition: str | None = None, **values: Any) -> bool:
         """Delete one item; with a condition, False (and nothing deleted) when it fails."""
         return self._conditional(self._dynamodb.delete_item, {"Key": to_dynamo(key)}, condition, values)
@@ -88,8 +109,8 @@ class DynamoTable:
         request["TableName"] = self.name
         if condition:
             request["ConditionExpression"] = condition
-            if values:
-                request["ExpressionAttributeValues"] = to_dynamo({f":{k}": v for k, v in values.items()})
+        if values and (condition or "UpdateExpression" in request):
+            request["ExpressionAttributeValues"] = to_dynamo({f":{k}": v for k, v in values.items()})
         try:
             operation(**request)
         except ClientError as exc:
@@ -105,12 +126,14 @@ class DynamoTable:
         return from_dynamo(item) if item else None
 
     def query_prefix(self, pk: str, sk_prefix: str) -> list[Item]:
-        """Every item of one partition whose sort key starts with `sk_prefix`, in sort-key order."""
+        """Every item of one partition whose sort key starts with `sk_prefix` (all of them for ""),
+        in sort-key order."""
         items: list[Item] = []
+        values = {":pk": pk, ":prefix": sk_prefix} if sk_prefix else {":pk": pk}
         request: dict[str, Any] = {
             "TableName": self.name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": to_dynamo({":pk": pk, ":prefix": sk_prefix}),
+            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :prefix)" if sk_prefix else ""),
+            "ExpressionAttributeValues": to_dynamo(values),
             "ConsistentRead": True,
         }
         while True:

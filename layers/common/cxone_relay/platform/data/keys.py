@@ -9,6 +9,11 @@ a phone number: numbers appear only as a keyed hash (redaction.PhoneHasher).
 | consent, history  | consent#<phone hash>       | entry#<when>#<reference>   |
 | lease             | lease#<purpose>#<name>     | lease                      |
 | checkpoint        | checkpoint#<name>          | checkpoint                 |
+| message status    | message#<message id>       | status                     |
+| held message      | held#<minute it is due>    | <message id>               |
+
+Held messages are filed under the UTC minute they may go (YYYY-MM-DDTHH:MM), so the release
+sweep reads one partition per minute, in order, and never scans.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ CONSENT_CURRENT = "current"
 CONSENT_ENTRY_PREFIX = "entry#"
 LEASE = "lease"
 CHECKPOINT = "checkpoint"
+MESSAGE_STATUS = "status"
+HELD_PREFIX = "held#"
 
 
 def consent_partition(phone_hash: str) -> str:
@@ -39,3 +46,15 @@ def lease(purpose: str, name: str) -> Key:
 
 def checkpoint(name: str) -> Key:
     return {"pk": f"checkpoint#{name}", "sk": CHECKPOINT}
+
+
+def message_status(message_id: str) -> Key:
+    return {"pk": f"message#{message_id}", "sk": MESSAGE_STATUS}
+
+
+def held_partition(minute: str) -> str:
+    return f"{HELD_PREFIX}{minute}"
+
+
+def held_message(minute: str, message_id: str) -> Key:
+    return {"pk": held_partition(minute), "sk": message_id}
