@@ -17,7 +17,6 @@ from cxone_relay.workflows.outbound_sms.settings import OutboundApiSettings
 intake = wiring.intake(OutboundApiSettings.from_env())
 app = build_resolver(on_invalid=intake.audit_invalid)
 ERRORS = {409: "Idempotency-Key reused with another body", 422: "A field is invalid (`fields` names it)"}
-DRY_RUN = {200: (models.OutboundDryRun, "Dry run: the verdicts; nothing stored, queued or sent")}
 IdempotencyKey = Header(alias="Idempotency-Key", pattern=models.IDEMPOTENCY_KEY_PATTERN)
 
 
@@ -25,19 +24,18 @@ IdempotencyKey = Header(alias="Idempotency-Key", pattern=models.IDEMPOTENCY_KEY_
     "/sms/outbound",
     summary="Send a campaign SMS to up to 100 recipients: each is queued, held or refused",
     tags=["outbound-sms"],
-    responses=documented_responses(models.OutboundAccepted, "Accepted", ERRORS, others=DRY_RUN),
+    responses=documented_responses(models.OutboundAccepted, "Accepted", ERRORS, others=models.DRY_RUN_ANSWER),
 )
 def send_outbound_sms(
     request: Annotated[models.OutboundSmsRequest, Body()],
     idempotency_key: Annotated[str | None, IdempotencyKey] = None,
 ) -> Response[dict[str, Any]]:
-    client, correlation_id = (
-        app.current_event.request_context.identity.api_key_id,
-        logger.get_correlation_id(),
+    client = app.current_event.request_context.identity.api_key_id  # Idempotency-Keys are per API key
+    correlation = logger.get_correlation_id()
+    answer = intake.accept(
+        request, idempotency_key=idempotency_key, client=client, correlation_id=correlation
     )
-    return json_response(
-        *intake.accept(request, idempotency_key=idempotency_key, client=client, correlation_id=correlation_id)
-    )
+    return json_response(*answer)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -144,7 +144,10 @@ class OutboundIntake:
         client: str | None = None,
         correlation_id: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """(status, answer): 200 for a dry run, else 202. Raises InvalidFields naming every bad field."""
+        """(status, answer): 200 for a dry run, else 202. Raises InvalidFields naming every bad field.
+        `client` scopes the Idempotency-Key (the API key's id); the correlation id defaults to the
+        request's, as the logger has it."""
+        correlation_id = correlation_id or logger.get_correlation_id()
         problems: list[FieldProblem] = []
         try:
             numbers, sender = self._numbers(request)

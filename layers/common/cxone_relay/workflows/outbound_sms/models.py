@@ -139,6 +139,10 @@ class OutboundDryRun(BaseModel):
     refused: list[RefusalAnswer]
 
 
+# The dry run's 200, as the API documents it beside the 202.
+DRY_RUN_ANSWER = {200: (OutboundDryRun, "Dry run: the verdicts; nothing stored, queued or sent")}
+
+
 class Verdict(BaseModel):
     """One recipient's verdict, by its position in `to` (no number: this is kept for replays)."""
 
