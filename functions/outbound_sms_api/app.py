@@ -31,11 +31,7 @@ def send_outbound_sms(
     idempotency_key: Annotated[str | None, IdempotencyKey] = None,
 ) -> Response[dict[str, Any]]:
     client = app.current_event.request_context.identity.api_key_id  # Idempotency-Keys are per API key
-    correlation = logger.get_correlation_id()
-    answer = intake.accept(
-        request, idempotency_key=idempotency_key, client=client, correlation_id=correlation
-    )
-    return json_response(*answer)
+    return json_response(*intake.accept(request, idempotency_key=idempotency_key, client=client))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

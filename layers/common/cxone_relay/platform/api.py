@@ -64,7 +64,7 @@ def documented_responses(
     errors: dict[int, str],
     *,
     status: int = 202,
-    others: dict[int, tuple[type[BaseModel], str]] | None = None,
+    others: Mapping[int, tuple[type[BaseModel], str]] | None = None,
     api_key: bool = True,
 ) -> dict[int, OpenAPIResponse]:
     """OpenAPI `responses` for a route that answers `status` (202 unless said) with `accepted_model`:
