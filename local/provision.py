@@ -167,8 +167,15 @@ def _create_secret(
     elif "SecretString" in props:
         value = props["SecretString"]
     else:
-        length = int(props.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        generate = props.get("GenerateSecretString", {})
+        length = int(generate.get("PasswordLength", 32))
         value = secrets.token_hex(length)[:length]
+        if "GenerateStringKey" in generate:
+            # As Secrets Manager does: the template's JSON with the generated value under the key.
+            value = json.dumps(
+                json.loads(generate.get("SecretStringTemplate") or "{}")
+                | {generate["GenerateStringKey"]: value}
+            )
     arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
     resolver.refs[logical_id] = arn
     result.secrets[logical_id] = arn

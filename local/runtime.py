@@ -137,6 +137,9 @@ def local_environment(provisioned: Provisioned, function_id: str, urls: LocalUrl
         )
     if "TICKETING_BASE_URL" in environment:
         environment["TICKETING_BASE_URL"] = urls.ticketing
+    if "STATUS_WEBHOOK_ALLOW_LOCAL" in environment:
+        # A send's webhookUrl may point at the local simulators (http, loopback).
+        environment["STATUS_WEBHOOK_ALLOW_LOCAL"] = "true"
     if "DTMF_AUDIT_WEBHOOK_URL" in environment:
         # The ticketing simulator records whatever is posted under /hooks/.
         environment["DTMF_AUDIT_WEBHOOK_URL"] = f"{urls.ticketing}{DTMF_AUDIT_HOOK_PATH}"

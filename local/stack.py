@@ -118,6 +118,8 @@ class LocalStack:
                 secret_values={
                     "CxoneCredentialsSecret": json.dumps(LOCAL_CXONE_CREDENTIALS),
                     "TicketingApiKeySecret": json.dumps({"api_key": self.ticketing_api_key}),
+                    # stack.json's webhook_secret: what the demo and a developer sign reports with.
+                    "DeliveryWebhookSecret": json.dumps({"current": self.webhook_secret, "previous": ""}),
                 },
             )
             self._start_simulators()

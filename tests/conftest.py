@@ -23,6 +23,7 @@ SIM_CREDENTIALS = {
     "access_key_secret": "relay-access-secret-value-0002",
 }
 TICKETING_KEY = "local-ticketing-key"
+WEBHOOK_SECRET = "test-delivery-webhook-secret-0003"
 
 
 @pytest.fixture(autouse=True)
@@ -115,6 +116,7 @@ def stack(aws: None) -> Provisioned:
         secret_values={
             "CxoneCredentialsSecret": json.dumps(SIM_CREDENTIALS),
             "TicketingApiKeySecret": json.dumps({"api_key": TICKETING_KEY}),
+            "DeliveryWebhookSecret": json.dumps({"current": WEBHOOK_SECRET, "previous": ""}),
         }
     )
 
