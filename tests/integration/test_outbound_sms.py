@@ -1,0 +1,419 @@
+"""Outbound SMS through its handlers (API, consumer, release sweep) on moto built from template.yaml
+and the CXone simulator, with a fixed clock: consent, quiet hours, holds released when the window
+opens, one send per message, Idempotency-Key replays, dry runs and bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cxone_relay.platform.data.consent import ConsentStatus
+from local.builders import emf_metrics
+from tests.dashboard import assert_matches_dashboard
+from tests.integration.outbound_harness import Clock, OutboundHarness
+
+NEW_YORK = "+12125551234"
+SAN_FRANCISCO = "+14155552671"
+MIAMI = "+13055551234"
+ALASKA = "+19075551234"
+STRANGER = "+12125550199"
+OPTED_OUT = "+12125550142"
+OUR_NUMBER = "+14155550100"
+# 15 January 2027, 12:00 in New York (17:00Z): inside every US window but Hawaii's and Alaska's.
+NOON_NEW_YORK = datetime(2027, 1, 15, 17, tzinfo=UTC)
+
+
+def campaign(*to: str, text: str = "Your order has shipped.", **fields: object) -> dict:
+    return {"to": list(to), "from": OUR_NUMBER, "text": text, "campaignId": "spring-sale"} | fields
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOON_NEW_YORK)
+
+
+@pytest.fixture
+def outbound(stack, cxone_sim, ticketing_sim, monkeypatch, clock) -> OutboundHarness:
+    harness = OutboundHarness(stack, cxone_sim, ticketing_sim, monkeypatch, clock)
+    for phone in (NEW_YORK, SAN_FRANCISCO, MIAMI, ALASKA):
+        harness.consent(phone, ConsentStatus.OPTED_IN, NOON_NEW_YORK - timedelta(days=2))
+    harness.consent(OPTED_OUT, ConsentStatus.OPTED_IN, NOON_NEW_YORK - timedelta(days=3))
+    harness.consent(OPTED_OUT, ConsentStatus.OPTED_OUT, NOON_NEW_YORK - timedelta(days=1))
+    return harness
+
+
+# The way in --------------------------------------------------------------------------------
+
+
+def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
+    status, answer = outbound.send(campaign(NEW_YORK))
+
+    assert status == 202
+    [message] = answer["messages"]
+    assert answer == {
+        "status": "queued",
+        "encoding": "GSM-7",
+        "segments": 1,
+        "messages": [{"to": NEW_YORK, "messageId": message["messageId"], "status": "queued"}],
+        "refused": [],
+    }
+    assert message["messageId"].startswith("out-")
+    [queued] = outbound.queued()
+    assert (queued["id"], queued["to"], queued["sender"], queued["text"]) == (
+        message["messageId"],
+        NEW_YORK,
+        OUR_NUMBER,
+        "Your order has shipped.",
+    )
+    assert outbound.status_of(message["messageId"])["status"] == "queued"
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    [sent] = outbound.sent()
+    assert sent["recipients"] == [{"idOnExternalPlatform": NEW_YORK, "isPrimary": True}]
+    assert sent["thread"] == {"idOnExternalPlatform": NEW_YORK}
+    assert sent["messageContent"] == {"type": "TEXT", "payload": {"text": "Your order has shipped."}}
+    [request] = outbound.send_requests()
+    headers = {name.lower(): value for name, value in request["headers"].items()}
+    assert headers["idempotency-key"] == f"{message['messageId']}:send"
+    record = outbound.status_of(message["messageId"])
+    assert (record["status"], record["cxone_external_id"], record["recipient_masked"]) == (
+        "sent",
+        sent["idOnExternalPlatform"],
+        "***1234",
+    )
+    assert outbound.audit_actions(message["messageId"]) == [("queued", "accepted"), ("sent", "ok")]
+    assert "5551234" not in json.dumps(outbound.audit(), default=str)
+    assert "5551234" not in json.dumps(outbound.idempotency_records(), default=str)
+
+
+def test_recipients_without_consent_or_opted_out_are_refused_with_their_reason(outbound):
+    status, answer = outbound.send(campaign(NEW_YORK, STRANGER, OPTED_OUT))
+
+    assert status == 202
+    assert answer["status"] == "queued"
+    assert [m["to"] for m in answer["messages"]] == [NEW_YORK]
+    assert answer["refused"] == [
+        {"to": STRANGER, "reasons": ["no-consent"]},
+        {"to": OPTED_OUT, "reasons": ["opted-out"]},
+    ]
+    assert [q["to"] for q in outbound.queued()] == [NEW_YORK]
+    refusals = [r for r in outbound.audit(workflow="outbound-sms") if r["action"] == "refused"]
+    assert sorted((r["reason"], r["phone_masked"]) for r in refusals) == [
+        ("no-consent", "***0199"),
+        ("opted-out", "***0142"),
+    ]
+
+
+def test_a_send_with_every_recipient_refused_says_so_and_queues_nothing(outbound):
+    assert outbound.send(campaign(STRANGER)) == (
+        202,
+        {
+            "status": "refused",
+            "encoding": "GSM-7",
+            "segments": 1,
+            "messages": [],
+            "refused": [{"to": STRANGER, "reasons": ["no-consent"]}],
+        },
+    )
+    assert outbound.depth() == 0
+    assert outbound.state_items("message#") == []
+
+
+def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock):
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    clock.set(NOON_NEW_YORK + timedelta(minutes=1))
+    outbound.consent(NEW_YORK, ConsentStatus.OPTED_OUT)
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert outbound.sent() == []
+    record = outbound.status_of(message_id)
+    assert (record["status"], record["reason"]) == ("refused", "opted-out")
+    assert outbound.audit_actions(message_id)[-1] == ("refused", "refused")
+
+
+# Quiet hours ---------------------------------------------------------------------------------
+
+
+def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(outbound, clock):
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))  # 07:30 in New York
+
+    status, answer = outbound.send(campaign(NEW_YORK))
+
+    [message] = answer["messages"]
+    assert (status, message["status"], message["sendAfter"]) == (202, "held", "2027-01-15T13:00:00.000Z")
+    assert outbound.depth() == 0
+    assert outbound.status_of(message["messageId"])["status"] == "held"
+    [held] = outbound.state_items("held#")
+    assert (held["pk"], held["sk"]) == ("held#2027-01-15T13:00", message["messageId"])
+
+    clock.set(datetime(2027, 1, 15, 12, 59, 59, tzinfo=UTC))
+    assert outbound.sweep()["released"] == 0
+    assert outbound.depth() == 0
+
+    clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))  # 08:00:30
+    result = outbound.sweep()
+
+    assert (result["outcome"], result["released"], result["checkpoint"]) == (
+        "completed",
+        1,
+        "2027-01-15T13:00",
+    )
+    assert outbound.state_items("held#") == []
+    assert outbound.status_of(message["messageId"])["status"] == "queued"
+    outbound.deliver()
+    assert [s["recipients"][0]["idOnExternalPlatform"] for s in outbound.sent()] == [NEW_YORK]
+    assert outbound.audit_actions(message["messageId"]) == [
+        ("held", "accepted"),
+        ("released", "queued"),
+        ("sent", "ok"),
+    ]
+
+
+def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock):
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    outbound.sweep()  # the first run sets the checkpoint
+    _, answer = outbound.send(campaign(NEW_YORK))
+    # No sweep ran for three days (an outage): the next one catches up minute by minute.
+    clock.set(datetime(2027, 1, 15, 13, 3, tzinfo=UTC))
+    result = outbound.sweep()
+    assert (result["released"], result["checkpoint"]) == (1, "2027-01-15T13:03")
+    assert [q["id"] for q in outbound.queued()] == [answer["messages"][0]["messageId"]]
+
+
+def test_windows_in_several_zones_at_one_instant(outbound, clock):
+    clock.set(datetime(2027, 1, 16, 1, 30, tzinfo=UTC))  # 20:30 New York and Miami, 17:30 SF
+    _, answer = outbound.send(campaign(NEW_YORK, MIAMI, SAN_FRANCISCO))
+    verdicts = {m["to"]: (m["status"], m.get("sendAfter")) for m in answer["messages"]}
+    assert verdicts == {
+        NEW_YORK: ("queued", None),
+        MIAMI: ("held", "2027-01-16T13:00:00.000Z"),  # Florida's window closed at 20:00
+        SAN_FRANCISCO: ("queued", None),
+    }
+
+    clock.set(datetime(2027, 1, 15, 17, 30, tzinfo=UTC))  # 08:30 Anchorage, 07:30 Adak
+    _, answer = outbound.send(campaign(ALASKA))
+    assert answer["messages"][0]["sendAfter"] == "2027-01-15T18:00:00.000Z"  # 08:00 in Adak too
+
+
+def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(outbound, clock):
+    clock.set(datetime(2027, 1, 16, 1, 59, tzinfo=UTC))  # 20:59 New York
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    clock.set(datetime(2027, 1, 16, 2, 5, tzinfo=UTC))  # 21:05: the consumer was behind
+
+    outbound.deliver()
+
+    assert outbound.sent() == []
+    record = outbound.status_of(message_id)
+    assert (record["status"], record["send_after"]) == ("held", "2027-01-16T13:00:00.000Z")
+    assert [h["sk"] for h in outbound.state_items("held#2027-01-16T13:00")] == [message_id]
+
+
+def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, monkeypatch):
+    """A START at night is confirmed at once: keyword replies never pass the outbound gate."""
+    from tests.integration.inbound_harness import InboundHarness
+    from local.builders import inbound_sms
+
+    inbound = InboundHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
+    inbound.post(inbound_sms("kw-night", "START", sender=NEW_YORK))
+    inbound.deliver()
+    [reply] = inbound.replies()
+    assert reply["recipients"][0]["idOnExternalPlatform"] == NEW_YORK
+
+
+# Once per message ----------------------------------------------------------------------------
+
+
+def test_a_redelivered_message_is_sent_once(outbound):
+    _, answer = outbound.send(campaign(NEW_YORK))
+    [queued] = outbound.queued()
+    outbound.deliver()
+    outbound.enqueue(queued)
+    outbound.enqueue(queued)
+
+    outbound.deliver()
+    outbound.deliver()
+
+    assert len(outbound.sent()) == 1
+    assert outbound.depth() == 0
+
+
+def test_a_message_already_sent_is_not_sent_again_even_without_its_idempotency_record(outbound):
+    outbound.send(campaign(NEW_YORK))
+    [queued] = outbound.queued()
+    outbound.deliver()
+    for item in outbound.idempotency_records():
+        outbound.dynamodb.delete_item(
+            TableName=outbound.stack.tables["IdempotencyTable"], Key={"id": {"S": item["id"]}}
+        )
+    outbound.enqueue(queued)
+
+    outbound.deliver()
+
+    assert len(outbound.sent()) == 1
+    assert outbound.audit_actions(queued["id"])[-1] == ("skipped", "ok")
+
+
+def test_cxone_throttling_is_waited_out_and_the_message_sent_once(outbound):
+    outbound.cxone.add_fault(status=429, retry_after=2, count=2, path_prefix="/dfo/3.0/channels")
+    outbound.send(campaign(NEW_YORK))
+
+    outbound.deliver()
+
+    assert len(outbound.sent()) == 1
+    assert outbound.sleeps[:2] == [2.0, 2.0]
+    assert [r["status"] for r in outbound.send_requests()] == [429, 429, 201]
+
+
+def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound):
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    outbound.cxone.add_fault(status=400, path_prefix="/dfo/3.0/channels")
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    [(body, attributes)] = outbound.dead_letters()
+    assert json.loads(body)["id"] == message_id
+    assert attributes["failure_class"] == "PermanentUpstreamError"
+    assert outbound.status_of(message_id)["status"] == "failed"
+
+
+# Idempotency-Key ------------------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_replays_the_first_answer_byte_for_byte_and_sends_nothing(outbound):
+    body = campaign(NEW_YORK, STRANGER)
+    first = outbound.send_raw(body, idempotency_key="order-42")
+    second = outbound.send_raw(json.loads(json.dumps(body)), idempotency_key="order-42")
+
+    assert first == second
+    assert first[0] == 202
+    assert outbound.depth() == 1
+    assert len(outbound.state_items("message#")) == 1
+    other = outbound.send(body, idempotency_key="order-43")[1]
+    assert other["messages"][0]["messageId"] != json.loads(first[1])["messages"][0]["messageId"]
+
+
+def test_the_same_idempotency_key_with_another_body_is_409(outbound):
+    outbound.send(campaign(NEW_YORK), idempotency_key="order-7")
+
+    status, answer = outbound.send(campaign(NEW_YORK, text="Another text"), idempotency_key="order-7")
+
+    assert (status, answer["error"]) == (409, "conflict")
+    assert outbound.depth() == 1
+
+
+# Dry run and segments --------------------------------------------------------------------------
+
+
+def test_a_dry_run_answers_200_with_the_verdicts_and_stores_queues_and_sends_nothing(outbound, clock):
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    status, answer = outbound.send(campaign(NEW_YORK, STRANGER, text="a" * 161, dryRun=True))
+
+    assert (status, answer) == (
+        200,
+        {
+            "dryRun": True,
+            "encoding": "GSM-7",
+            "segments": 2,
+            "characters": 161,
+            "messages": [{"to": NEW_YORK, "status": "held", "sendAfter": "2027-01-15T13:00:00.000Z"}],
+            "refused": [{"to": STRANGER, "reasons": ["no-consent"]}],
+        },
+    )
+    assert outbound.depth() == 0
+    assert outbound.state_items("message#") == outbound.state_items("held#") == []
+    assert outbound.audit(workflow="outbound-sms") == []
+
+
+def test_smart_encoding_sends_the_gsm_text_it_counted(outbound):
+    text = "\u201cThanks\u201d \u2014 see you soon\u2026"
+    _, plain = outbound.send(campaign(NEW_YORK, text=text, dryRun=True))
+    status, answer = outbound.send(campaign(NEW_YORK, text=text, smartEncoding=True))
+
+    assert (plain["encoding"], answer["encoding"], status) == ("UCS-2", "GSM-7", 202)
+    outbound.deliver()
+    assert outbound.sent()[0]["messageContent"]["payload"]["text"] == '"Thanks" - see you soon...'
+
+
+# Bad input: 400/422 naming the field, nothing written -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"to": [NEW_YORK, "+1 099 555 0000"]}, "to.1"),
+        ({"to": [NEW_YORK, "(212) 555-1234"]}, "to.1"),  # the same number twice
+        ({"to": []}, "to"),
+        ({"to": [f"+1212555{n:04d}" for n in range(101)]}, "to"),
+        ({"to": NEW_YORK}, "to"),
+        ({"from": "12"}, "from"),
+        ({"text": ""}, "text"),
+        ({"text": "   "}, "text"),
+        ({"text": "a" * 1531}, "text"),  # 11 segments, over the limit of 10
+        ({"text": "a\u0000b"}, "text"),
+        ({"campaignId": ""}, "campaignId"),
+        ({"campaignId": None}, "campaignId"),
+        ({"dryRun": "true"}, "dryRun"),
+        ({"smartEncoding": 1}, "smartEncoding"),
+        ({"segmentation": {"enabled": "no"}}, "segmentation.enabled"),
+        ({"segmentation": {"enabled": False}, "text": "a" * 161}, "text"),
+        ({"webhookUrl": "http://hooks.example.org/x"}, "webhookUrl"),
+        ({"webhookUrl": "https://169.254.169.254/latest"}, "webhookUrl"),
+        ({"webhookUrl": "https://user:pw@hooks.example.org/x"}, "webhookUrl"),
+    ],
+)
+def test_invalid_fields_are_422_naming_them_and_nothing_is_written(outbound, change, field):
+    outbound.strict_webhooks()
+    body = {k: v for k, v in (campaign(NEW_YORK) | change).items() if v is not None}
+
+    status, answer = outbound.send(body)
+
+    assert (status, answer["error"]) == (422, "validation_failed")
+    assert field in [problem["field"].replace("campaign_id", "campaignId") for problem in answer["fields"]]
+    assert outbound.depth() == 0
+    assert outbound.state_items("message#") == []
+    [record] = outbound.audit(workflow="outbound-sms")
+    assert (record["action"], record["reason"]) == ("rejected", "invalid_fields")
+
+
+def test_every_invalid_field_is_named_at_once(outbound):
+    status, answer = outbound.send(campaign("+1 099 555 0000", text="a" * 1600, webhookUrl="ftp://x"))
+    assert status == 422
+    assert [p["field"] for p in answer["fields"]] == ["to.0", "webhookUrl", "text"]
+
+
+def test_malformed_json_is_400_and_an_oversized_key_422(outbound):
+    assert outbound.send('{"to": [')[0] == 400
+    assert outbound.send(campaign(NEW_YORK), idempotency_key="x" * 256)[0] == 422
+    assert outbound.depth() == 0
+
+
+def test_outbound_metrics_match_their_dashboard_queries(outbound, clock, capsys):
+    outbound.send(campaign(NEW_YORK, STRANGER))
+    outbound.send({"to": []})
+    outbound.deliver()
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    outbound.send(campaign(NEW_YORK))
+    clock.set(datetime(2027, 1, 15, 13, 1, tzinfo=UTC))
+    outbound.sweep()
+
+    emitted = emf_metrics(capsys.readouterr().out)
+    assert {name for name, _ in emitted} >= {
+        "OutboundQueued",
+        "OutboundHeld",
+        "OutboundRefused",
+        "OutboundInvalid",
+        "OutboundSent",
+        "OutboundSegments",
+        "HeldReleased",
+    }
+    assert_matches_dashboard(emitted)
