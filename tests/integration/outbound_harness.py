@@ -74,18 +74,25 @@ class OutboundHarness:
         self.api.intake = wiring.intake(OutboundApiSettings.from_env(), clock=clock)
         self._set_environment(WEBHOOK)
         self.webhook = load_handler_module("delivery_webhook")
+        # Consumers and the sweep: their handler modules (log_metrics flushes what they emit),
+        # the objects inside built by the same wiring with the harness's clock and sleeper.
         self._set_environment(CONSUMER, CXONE_ENVIRONMENTS=cxone_environments(cxone_sim.url))
-        self.consumer = wiring.consumer(
+        self.consumer = load_handler_module("outbound_sms_consumer")
+        self.consumer.consumer = wiring.consumer(
             OutboundConsumerSettings.from_env(), clock=clock, sleeper=self.sleeps.append
         )
         self._set_environment(STATUS_CONSUMER, CXONE_ENVIRONMENTS=cxone_environments(cxone_sim.url))
-        self.status_consumer = wiring.status_consumer(
+        self.status_consumer = load_handler_module("delivery_status_consumer")
+        self.status_consumer.consumer = wiring.status_consumer(
             DeliveryStatusConsumerSettings.from_env(), clock=clock, sleeper=self.sleeps.append
         )
         self._set_environment(RELEASE)
-        self.release = wiring.held_release(HeldReleaseSettings.from_env(), clock=clock)
-        self.poller = self._poller("OutboundSmsQueue", CONSUMER, self.consumer.handle)
-        self.status_poller = self._poller("DeliveryStatusQueue", STATUS_CONSUMER, self.status_consumer.handle)
+        self.release = load_handler_module("held_message_release")
+        self.release.release = wiring.held_release(HeldReleaseSettings.from_env(), clock=clock)
+        self.poller = self._poller("OutboundSmsQueue", CONSUMER, self.consumer.lambda_handler)
+        self.status_poller = self._poller(
+            "DeliveryStatusQueue", STATUS_CONSUMER, self.status_consumer.lambda_handler
+        )
 
     def strict_webhooks(self) -> None:
         """A new API container as deployed: webhookUrl must be https and not on this network (the
@@ -154,7 +161,9 @@ class OutboundHarness:
         return self.status_poller.deliver_once()
 
     def sweep(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.release.handle({}, LocalLambdaContext("held-message-release", 60))
+        result: dict[str, Any] = self.release.lambda_handler(
+            {}, LocalLambdaContext("held-message-release", 60)
+        )
         return result
 
     def depth(self, queue_id: str = "OutboundSmsQueue") -> int:
