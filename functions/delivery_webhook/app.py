@@ -16,8 +16,9 @@ from cxone_relay.workflows.outbound_sms.models import DeliveryStatusRequest, Sta
 from cxone_relay.workflows.outbound_sms.settings import DeliveryWebhookSettings
 
 delivery, verifier = wiring.delivery_intake(DeliveryWebhookSettings.from_env())
-# The signature is checked on the raw body before anything else: a 401 changes nothing.
-app = build_resolver(on_invalid=delivery.audit_invalid, authenticate=verifier.verify)
+# The signature is checked on the raw body before anything else: a 401 changes nothing. The
+# verifier is looked up per request, so a test can put in one with its own clock.
+app = build_resolver(on_invalid=delivery.audit_invalid, authenticate=lambda *r: verifier.verify(*r))  # noqa: PLW0108
 Signature = Header(
     alias="X-Signature", description='t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>'
 )

@@ -17,6 +17,7 @@ from cxone_relay.platform.redaction import PhoneHasher
 from cxone_relay.workflows.outbound_sms import wiring
 from cxone_relay.workflows.outbound_sms.settings import (
     DeliveryStatusConsumerSettings,
+    DeliveryWebhookSettings,
     HeldReleaseSettings,
     OutboundApiSettings,
     OutboundConsumerSettings,
@@ -74,6 +75,9 @@ class OutboundHarness:
         self.api.intake = wiring.intake(OutboundApiSettings.from_env(), clock=clock)
         self._set_environment(WEBHOOK)
         self.webhook = load_handler_module("delivery_webhook")
+        self.webhook.delivery, self.webhook.verifier = wiring.delivery_intake(
+            DeliveryWebhookSettings.from_env(), clock=clock
+        )
         # Consumers and the sweep: their handler modules (log_metrics flushes what they emit),
         # the objects inside built by the same wiring with the harness's clock and sleeper.
         self._set_environment(CONSUMER, CXONE_ENVIRONMENTS=cxone_environments(cxone_sim.url))

@@ -218,8 +218,8 @@ def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(o
 
 def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, monkeypatch):
     """A START at night is confirmed at once: keyword replies never pass the outbound gate."""
-    from tests.integration.inbound_harness import InboundHarness
     from local.builders import inbound_sms
+    from tests.integration.inbound_harness import InboundHarness
 
     inbound = InboundHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
     inbound.post(inbound_sms("kw-night", "START", sender=NEW_YORK))
@@ -232,7 +232,7 @@ def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, mon
 
 
 def test_a_redelivered_message_is_sent_once(outbound):
-    _, answer = outbound.send(campaign(NEW_YORK))
+    outbound.send(campaign(NEW_YORK))
     [queued] = outbound.queued()
     outbound.deliver()
     outbound.enqueue(queued)

@@ -93,7 +93,7 @@ def documented_responses(
 
 def accepted(body: BaseModel) -> Response:
     """202: the request is queued (the work happens in the workflow's consumer)."""
-    return json_response(202, body.model_dump(mode="json", exclude_none=True))
+    return json_response(202, body.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:

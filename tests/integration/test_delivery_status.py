@@ -1,0 +1,296 @@
+"""Delivery status through its handlers: signed reports in (valid, wrong, stale, altered, rotated
+secrets), the per-message state machine (duplicates and regressions ignored, unknown ids counted),
+the latency metric, and final statuses passed on to CXone and to the send's webhookUrl."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from cxone_relay.platform.data.consent import ConsentStatus
+from cxone_relay.workflows.outbound_sms.signatures import signature
+from local.builders import emf_metrics
+from tests.conftest import WEBHOOK_SECRET
+from tests.dashboard import assert_matches_dashboard
+from tests.integration.outbound_harness import Clock, OutboundHarness
+
+NEW_YORK = "+12125551234"
+OUR_NUMBER = "+14155550100"
+NOON_NEW_YORK = datetime(2027, 1, 15, 17, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOON_NEW_YORK)
+
+
+@pytest.fixture
+def outbound(stack, cxone_sim, ticketing_sim, monkeypatch, clock) -> OutboundHarness:
+    harness = OutboundHarness(stack, cxone_sim, ticketing_sim, monkeypatch, clock)
+    harness.consent(NEW_YORK, ConsentStatus.OPTED_IN, NOON_NEW_YORK - timedelta(days=1))
+    return harness
+
+
+def sent_message(outbound: OutboundHarness, webhook: bool = True) -> str:
+    """One message sent through CXone at noon; its id."""
+    body = {"to": [NEW_YORK], "from": OUR_NUMBER, "text": "Hi", "campaignId": "c-1"}
+    if webhook:
+        body["webhookUrl"] = f"{outbound.ticketing.url}/hooks/status"
+    _, answer = outbound.send(body)
+    outbound.deliver()
+    return str(answer["messages"][0]["messageId"])
+
+
+def report(message_id: str, status: str, at: datetime, **fields: object) -> dict:
+    return {"messageId": message_id, "status": status, "to": NEW_YORK, "timestamp": at.isoformat()} | fields
+
+
+def later(seconds: float) -> datetime:
+    return NOON_NEW_YORK + timedelta(seconds=seconds)
+
+
+# Signatures -------------------------------------------------------------------------------------
+
+
+def test_a_validly_signed_report_is_queued(outbound):
+    message_id = sent_message(outbound)
+
+    status, answer = outbound.report(report(message_id, "delivered", later(5)))
+
+    assert (status, answer) == (202, {"status": "queued", "messageId": message_id})
+    [queued] = outbound.queued("DeliveryStatusQueue")
+    assert (queued["message_id"], queued["status"], queued["to"]) == (message_id, "delivered", NEW_YORK)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"secret": "not-the-secret"},
+        {"signed_at": NOON_NEW_YORK.timestamp() - 301},
+        {"signed_at": NOON_NEW_YORK.timestamp() + 301},
+        {"signed_body": b'{"messageId": "out-other", "status": "delivered"}'},
+        {"signature": ""},
+        {"signature": "t=abc,v1=00"},
+        {"signature": "v1=" + "0" * 64},
+    ],
+    ids=["wrong secret", "stale", "from the future", "altered body", "missing", "malformed", "no t"],
+)
+def test_reports_not_validly_signed_are_401_and_change_nothing(outbound, tamper):
+    message_id = sent_message(outbound)
+    before = outbound.status_of(message_id)
+    audit_before = len(outbound.audit())
+
+    status, answer = outbound.report(report(message_id, "delivered", later(5)), **tamper)
+
+    assert (status, answer["error"]) == (401, "unauthorized")
+    assert outbound.depth("DeliveryStatusQueue") == 0
+    assert outbound.status_of(message_id) == before
+    assert len(outbound.audit()) == audit_before
+
+
+def test_a_signature_just_inside_the_five_minutes_is_accepted(outbound):
+    message_id = sent_message(outbound)
+    assert (
+        outbound.report(report(message_id, "sent", later(1)), signed_at=NOON_NEW_YORK.timestamp() - 300)[0]
+        == 202
+    )
+    assert (
+        outbound.report(report(message_id, "sent", later(2)), signed_at=NOON_NEW_YORK.timestamp() + 300)[0]
+        == 202
+    )
+
+
+def test_both_secrets_are_accepted_during_a_rotation(outbound):
+    message_id = sent_message(outbound)
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=outbound.stack.secrets["DeliveryWebhookSecret"],
+        SecretString=json.dumps({"current": "the-new-secret-0004", "previous": WEBHOOK_SECRET}),
+    )
+    parameters.clear_caches()  # the functions re-read it within five minutes
+
+    assert outbound.report(report(message_id, "sent", later(1)), secret="the-new-secret-0004")[0] == 202
+    assert outbound.report(report(message_id, "sent", later(2)), secret=WEBHOOK_SECRET)[0] == 202
+    assert outbound.report(report(message_id, "sent", later(3)), secret="an-old-secret")[0] == 401
+
+
+def test_a_signed_report_with_an_invalid_field_is_422_naming_it(outbound):
+    status, answer = outbound.report(
+        {"messageId": "out-1", "status": "read", "to": NEW_YORK, "timestamp": "now"}
+    )
+    assert status == 422
+    assert sorted(p["field"] for p in answer["fields"]) == ["status", "timestamp"]
+    assert outbound.depth("DeliveryStatusQueue") == 0
+
+
+# The state machine ---------------------------------------------------------------------------------
+
+
+def test_delivered_moves_the_status_forward_emits_latency_and_goes_to_cxone_and_the_webhook(outbound, capsys):
+    message_id = sent_message(outbound)
+    capsys.readouterr()
+    outbound.report(report(message_id, "delivered", later(4.5)))
+
+    outbound.deliver_statuses()
+
+    record = outbound.status_of(message_id)
+    assert (record["status"], record["forwarded_to_cxone"], record["forwarded_to_webhook"]) == (
+        "delivered",
+        "delivered",
+        "delivered",
+    )
+    [update] = outbound.cxone_statuses()
+    assert (update["idOnExternalPlatform"], update["status"], update["updatedAt"]) == (
+        record["cxone_external_id"],
+        "delivered",
+        "2027-01-15T17:00:04.500Z",
+    )
+    [hook] = outbound.hooks()
+    assert hook["body"] == {
+        "messageId": message_id,
+        "campaignId": "c-1",
+        "status": "delivered",
+        "to": NEW_YORK,
+        "timestamp": "2027-01-15T17:00:04.500Z",
+    }
+    t, v1 = (part.split("=", 1)[1] for part in hook["headers"]["x-signature"].split(","))
+    body = json.dumps(hook["body"], separators=(",", ":")).encode()
+    assert v1 == signature(WEBHOOK_SECRET, int(t), body)
+    latencies = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if '"DeliveryLatency"' in line and "_aws" in line
+    ]
+    assert [json.loads(line)["DeliveryLatency"] for line in latencies] == [[4500.0]]
+
+
+def test_undelivered_and_failed_go_to_cxone_as_failed_with_the_reason(outbound):
+    first, second = sent_message(outbound, webhook=False), sent_message(outbound, webhook=False)
+    outbound.report(report(first, "undelivered", later(3), error="30005 unknown handset"))
+    outbound.report(report(second, "failed", later(3), error="30007 carrier filtered"))
+
+    outbound.deliver_statuses()
+
+    assert sorted((u["status"], u["reason"]) for u in outbound.cxone_statuses()) == [
+        ("failed", "30005 unknown handset"),
+        ("failed", "30007 carrier filtered"),
+    ]
+    assert outbound.status_of(first)["status"] == "undelivered"
+    assert outbound.hooks() == []
+
+
+def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(outbound):
+    message_id = sent_message(outbound)
+    # The same report twice is one report (its id is message, status and time); a second
+    # "delivered" at another time is a duplicate of the status.
+    steps = (
+        ("delivered", 5),
+        ("delivered", 5),
+        ("delivered", 5.5),
+        ("sent", 1),
+        ("queued", 0.5),
+        ("failed", 6),
+    )
+    for status, seconds in steps:
+        outbound.report(report(message_id, status, later(seconds)))
+        outbound.deliver_statuses()
+
+    assert outbound.status_of(message_id)["status"] == "delivered"
+    assert len(outbound.cxone_statuses()) == 1
+    assert len(outbound.hooks()) == 1
+    actions = [(r["action"], r["outcome"]) for r in outbound.audit(message_id, workflow="delivery-status")]
+    assert actions == [
+        ("status_updated", "delivered"),
+        ("cxone_status_updated", "delivered"),
+        ("status_webhook_delivered", "ok"),
+        ("status_duplicate", "ignored"),
+        ("status_regression", "ignored"),
+        ("status_regression", "ignored"),
+        ("status_regression", "ignored"),
+    ]
+
+
+def test_a_delivered_report_ahead_of_sent_is_applied_and_the_late_sent_ignored(outbound):
+    message_id = sent_message(outbound, webhook=False)
+    outbound.report(report(message_id, "delivered", later(3)))
+    outbound.deliver_statuses()
+    outbound.report(report(message_id, "sent", later(1)))
+    outbound.deliver_statuses()
+    assert outbound.status_of(message_id)["status"] == "delivered"
+
+
+def test_an_unknown_message_id_or_recipient_is_audited_and_counted(outbound, capsys):
+    message_id = sent_message(outbound, webhook=False)
+    outbound.report(report("out-nobody", "delivered", later(2)))
+    outbound.report(report(message_id, "delivered", later(2)) | {"to": "+12125550100"})
+
+    outbound.deliver_statuses()
+
+    assert outbound.cxone_statuses() == []
+    assert outbound.status_of(message_id)["status"] == "sent"
+    [unknown] = outbound.audit("out-nobody")
+    assert (unknown["action"], unknown["reason"]) == ("unknown_message", "unknown message id")
+    assert (
+        outbound.audit(message_id, workflow="delivery-status")[0]["reason"]
+        == "the message went to another number"
+    )
+    unknown = [
+        json.loads(line)["DeliveryReportsUnknown"]
+        for line in capsys.readouterr().out.splitlines()
+        if '"DeliveryReportsUnknown"' in line and "_aws" in line
+    ]
+    assert unknown == [[1.0, 1.0]]
+
+
+def test_a_cxone_failure_is_retried_and_passes_the_status_on_once(outbound):
+    message_id = sent_message(outbound)
+    outbound.cxone.add_fault(status=503, count=10, path_prefix="/dfo/3.0/channels/sms-channel/messages/")
+    outbound.report(report(message_id, "delivered", later(3)))
+
+    first = outbound.deliver_statuses()
+    assert first.failed == 1
+    assert outbound.status_of(message_id)["status"] == "delivered"
+    outbound.cxone.clear_faults()
+    second = outbound.deliver_statuses()
+
+    assert (second.succeeded, second.failed) == (1, 0)
+    assert len(outbound.cxone_statuses()) == 1
+    assert len(outbound.hooks()) == 1
+
+
+def test_a_webhook_that_fails_is_audited_and_counted_and_the_report_done(outbound, capsys):
+    message_id = sent_message(outbound)
+    outbound.ticketing.add_fault(status=500, path_prefix="/hooks/")
+    outbound.report(report(message_id, "failed", later(3)))
+
+    result = outbound.deliver_statuses()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert [u["status"] for u in outbound.cxone_statuses()] == ["failed"]
+    assert outbound.audit(message_id, workflow="delivery-status")[-1]["action"] == "status_webhook_failed"
+    assert "StatusWebhookFailed" in [name for name, _ in emf_metrics(capsys.readouterr().out)]
+
+
+def test_delivery_metrics_match_their_dashboard_queries(outbound, capsys):
+    message_id = sent_message(outbound)
+    outbound.report(report(message_id, "delivered", later(3)))
+    outbound.report(report(message_id, "delivered", later(4)))
+    outbound.report(report("out-nobody", "sent", later(3)))
+    outbound.report({"messageId": "x"})
+    outbound.report(report(message_id, "sent", later(3)), secret="wrong")
+    outbound.deliver_statuses()
+
+    emitted = emf_metrics(capsys.readouterr().out)
+    assert {name for name, _ in emitted} >= {
+        "DeliveryReportsReceived",
+        "DeliveryReportsIgnored",
+        "DeliveryReportsUnknown",
+        "DeliveryReportsInvalid",
+        "DeliveryWebhookUnauthenticated",
+        "DeliveryLatency",
+        "StatusesForwarded",
+    }
+    assert_matches_dashboard(emitted)
