@@ -18,8 +18,9 @@ from local.template import ROOT, load_template
 DOCUMENT_PATH = ROOT / "functions" / "openapi.json"
 TITLE = "cxone-relay"
 DESCRIPTION = (
-    "Request endpoints of cxone-relay. Every request carries an API key in x-api-key; handlers "
-    "validate, answer 202 and queue the work; CXone is called by the queue consumers."
+    "Request endpoints of cxone-relay. Every request carries an API key in x-api-key, except the "
+    "delivery webhook, which is signed (X-Signature); handlers validate, answer and queue the work; "
+    "CXone is called by the queue consumers."
 )
 
 
@@ -58,6 +59,10 @@ def build_document() -> dict[str, Any]:
                     )
                 )
                 document = _merge(document, schema)
+        # A route without an API key (the signed delivery webhook) says so: no security scheme.
+        for route in template.api_routes():
+            if not route.api_key_required:
+                document["paths"][route.path][route.method.lower()]["security"] = []
     finally:
         os.environ.clear()
         os.environ.update(saved)
