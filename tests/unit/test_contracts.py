@@ -11,6 +11,12 @@ from pydantic import BaseModel
 
 from cxone_relay.workflows.dtmf.models import DtmfSubmission, QueuedDtmf
 from cxone_relay.workflows.inbound_sms.models import InboundSmsRequest, QueuedInboundSms
+from cxone_relay.workflows.outbound_sms.models import (
+    DeliveryStatusRequest,
+    OutboundSmsRequest,
+    QueuedOutboundSms,
+    QueuedStatus,
+)
 from local.openapi import DOCUMENT_PATH, render
 from local.template import ROOT, load_template
 
@@ -27,6 +33,9 @@ def test_openapi_document_is_current_and_valid():
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert documented == routes
     assert document["security"] == [{"apiKey": []}]
+    # The signed webhook has no API key, and says so.
+    assert document["paths"]["/sms/status"]["post"]["security"] == []
+    assert "401" in document["paths"]["/sms/status"]["post"]["responses"]
 
 
 def test_every_event_file_is_in_the_manifest_and_names_a_template_function():
@@ -45,16 +54,21 @@ def _events_for(function_id: str) -> list[Path]:
 API_MODELS: dict[str, type[BaseModel]] = {
     "InboundSmsApiFunction": InboundSmsRequest,
     "DtmfApiFunction": DtmfSubmission,
+    "OutboundSmsApiFunction": OutboundSmsRequest,
+    "DeliveryWebhookFunction": DeliveryStatusRequest,
 }
 QUEUE_MODELS: dict[str, type[BaseModel]] = {
     "InboundSmsConsumerFunction": QueuedInboundSms,
     "DtmfConsumerFunction": QueuedDtmf,
+    "OutboundSmsConsumerFunction": QueuedOutboundSms,
+    "DeliveryStatusConsumerFunction": QueuedStatus,
 }
+SCHEDULED = ("InboxPullFunction", "HeldMessageReleaseFunction")
 
 
 def test_every_function_has_a_sample_event_and_a_model_to_check_it_against():
     functions = set(load_template().function_ids())
-    assert functions == set(API_MODELS) | set(QUEUE_MODELS)
+    assert functions == set(API_MODELS) | set(QUEUE_MODELS) | set(SCHEDULED)
     assert all(_events_for(function_id) for function_id in functions)
 
 
@@ -83,7 +97,7 @@ def test_sqs_events_carry_queued_messages(function_id, path):
         QUEUE_MODELS[function_id].model_validate_json(record["body"])
 
 
-@pytest.mark.parametrize("path", _events_for("InboxPullFunction"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for f in SCHEDULED for p in _events_for(f)], ids=lambda p: p.name)
 def test_schedule_events_look_like_what_eventbridge_scheduler_sends(path):
     event = json.loads(path.read_text())
     assert (event["source"], event["detail-type"]) == ("aws.scheduler", "Scheduled Event")

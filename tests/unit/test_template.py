@@ -123,7 +123,7 @@ def test_the_inbox_pull_runs_on_a_configurable_schedule_with_retries_and_an_alar
     assert any(a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}] for a in alarms)
     # A failed run is not retried by Lambda: the next scheduled run resumes from the checkpoint.
     assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    assert [t.function_id for t in TEMPLATE.schedule_sources()] == ["InboxPullFunction"]
+    assert "InboxPullFunction" in [t.function_id for t in TEMPLATE.schedule_sources()]
     assert all(source.function_id != "InboxPullFunction" for source in TEMPLATE.queue_sources())
 
 
@@ -151,3 +151,43 @@ def test_the_inbox_pull_carries_its_heavy_layers_and_the_alarms_every_cxone_call
         "Fn::GetAtt": ["StateTable", "Arn"]
     }
     assert all(s["Resource"] != "*" for s in statements)
+
+
+def test_held_messages_are_released_every_minute_with_retries_an_alarmed_dlq_and_no_lambda_retry():
+    function = RESOURCES["HeldMessageReleaseFunction"]["Properties"]
+    [event] = function["Events"].values()
+    schedule = event["Properties"]
+    assert (event["Type"], schedule["ScheduleExpression"]) == ("ScheduleV2", "rate(1 minute)")
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    dlq_id = schedule["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    dlq_name = RESOURCES[dlq_id]["Properties"]["QueueName"]
+    alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any(a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}] for a in alarms)
+    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+def test_the_delivery_webhook_needs_no_api_key_and_reads_only_its_secrets():
+    [route] = [r for r in TEMPLATE.api_routes() if r.function_id == "DeliveryWebhookFunction"]
+    assert (route.path, route.method, route.api_key_required) == ("/sms/status", "POST", False)
+    assert all(
+        r.api_key_required for r in TEMPLATE.api_routes() if r.function_id != "DeliveryWebhookFunction"
+    )
+    secret = RESOURCES["DeliveryWebhookSecret"]["Properties"]["GenerateSecretString"]
+    assert (secret["GenerateStringKey"], json.loads(secret["SecretStringTemplate"])) == (
+        "current",
+        {"previous": ""},
+    )
+    policies = RESOURCES["DeliveryWebhookFunction"]["Properties"]["Policies"]
+    secrets = [
+        p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]
+        for p in policies
+        if "AWSSecretsManagerGetSecretValuePolicy" in p
+    ]
+    assert secrets == [{"Ref": "DeliveryWebhookSecret"}, {"Ref": "PiiHashKeySecret"}]
+
+
+def test_the_outbound_consumer_is_capped_for_cxones_send_limit():
+    [source] = [s for s in TEMPLATE.queue_sources() if s.function_id == "OutboundSmsConsumerFunction"]
+    event = RESOURCES["OutboundSmsConsumerFunction"]["Properties"]["Events"]["OutboundSmsBatch"]["Properties"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "OutboundMaxConcurrency"}
+    assert source.maximum_concurrency == 5

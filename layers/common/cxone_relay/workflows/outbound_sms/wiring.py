@@ -137,8 +137,9 @@ def status_consumer(
 ) -> SqsConsumer[QueuedStatus, StatusOutcome]:
     from cxone_relay.platform.consumer import SqsConsumer  # noqa: PLC0415
     from cxone_relay.platform.transport import RetryingHttp, RetryPolicy  # noqa: PLC0415
-    from cxone_relay.workflows.outbound_sms.delivery import WORKFLOW, StatusProcessor, StatusWebhook  # noqa: PLC0415
+    from cxone_relay.workflows.outbound_sms.delivery import WORKFLOW  # noqa: PLC0415
     from cxone_relay.workflows.outbound_sms.models import QueuedStatus, StatusOutcome  # noqa: PLC0415
+    from cxone_relay.workflows.outbound_sms.status import StatusProcessor, StatusWebhook  # noqa: PLC0415
 
     parts = Components(settings)
     timeout = settings.status_webhook_timeout_seconds
