@@ -15,6 +15,7 @@ from collections.abc import Callable
 from local.demos import DemoContext, DemoSection
 from local.demos.dtmf import DtmfDemo
 from local.demos.inbound_sms import BadInputDemo, InboundSmsDemo
+from local.demos.outbound_sms import OutboundSmsDemo
 from local.demos.social_inbox import SocialInboxDemo
 from local.stack import LocalStack
 
@@ -23,6 +24,7 @@ SECTIONS: list[Callable[[DemoContext], DemoSection]] = [
     InboundSmsDemo,
     BadInputDemo,
     SocialInboxDemo,
+    OutboundSmsDemo,
 ]
 
 
