@@ -178,7 +178,7 @@ class OutboundSmsDemo:
                 fate = "UNACCOUNTED"
                 problems.append(f"outbound recipient {masked}")
             lines.append(f"  {masked:<14} {fate}")
-        unaccounted = len(problems)
+        unaccounted, total = len(problems), len(self.recipients)
         expected = {NO_CONSENT: ["no-consent"], OPTED_OUT: ["opted-out"]}
         if any(refused.get(phone) != reasons for phone, reasons in expected.items()):
             problems.append("outbound refusals")
@@ -200,7 +200,7 @@ class OutboundSmsDemo:
             + ")",
             "  ignored reports        " + (", ".join(ignored) or "none"),
             f"  release sweep          {self.sweep.get('outcome')}, released {self.sweep.get('released')}",
-            f"  accounted for          {len(self.recipients) - unaccounted}/{len(self.recipients)} recipient(s)",
+            f"  accounted for          {total - unaccounted}/{total} recipients",
         ]
         if sorted(s["status"] for s in state["statuses"]) != ["delivered", "failed"]:
             problems.append("final statuses to CXone")

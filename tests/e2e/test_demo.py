@@ -35,3 +35,7 @@ def test_demo_accounts_for_every_accepted_request() -> None:
     assert re.search(r"not sent: refused 1, session_ended 1\n", output)
     assert re.search(r"accuracy rate\s+\d+\.\d% \(sent / submitted\)", output)
     assert re.search(r"latency accept->CXone\s+p50 \d+ ms, p95 \d+ ms", output)
+    # Outbound: every recipient sent, refused or held; final statuses reached CXone.
+    assert re.search(r"accounted for\s+5/5 recipients", output)
+    assert re.search(r"CXone statuses\s+delivered, failed\n", output)
+    assert "identical bytes, nothing sent again: True" in output
