@@ -79,6 +79,31 @@ GROUPS = [
         (*INBOUND_TESTS, "tests/integration/test_dashboard.py"),
     ),
     Group(
+        "outbound-rules",
+        (
+            "workflows/outbound_sms/segments.py",
+            "workflows/outbound_sms/quiet_hours.py",
+            "workflows/outbound_sms/signatures.py",
+            "platform/data/messages.py",
+        ),
+        (
+            "tests/unit/test_segments.py",
+            "tests/unit/test_quiet_hours.py",
+            "tests/unit/test_signatures.py",
+            "tests/integration/test_delivery_status.py",
+        ),
+    ),
+    Group(
+        "outbound-intake-processor",
+        (
+            "workflows/outbound_sms/intake.py",
+            "workflows/outbound_sms/processor.py",
+            "workflows/outbound_sms/release.py",
+            "workflows/outbound_sms/status.py",
+        ),
+        ("tests/integration/test_outbound_sms.py", "tests/integration/test_delivery_status.py"),
+    ),
+    Group(
         "inbox-rules",
         ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
         ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),
