@@ -157,7 +157,7 @@ class OutboundSmsDemo:
         campaign_text = [
             o["messageContent"]["payload"]["text"]
             for o in state["outbound"]
-            if o["recipients"][0]["idOnExternalPlatform"] in self.open_now
+            if o["messageContent"]["payload"]["text"].startswith("Spring sale")
         ]
         messages = {m["to"]: m for m in self.answer.get("messages", [])}
         refused = {r["to"]: r["reasons"] for r in self.answer.get("refused", [])}
