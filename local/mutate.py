@@ -96,7 +96,18 @@ GROUPS = [
 TARGETS = [module for group in GROUPS for module in group.modules]
 
 # (module, the line as mutated) -> why no test can tell it from the original.
+HEADERS_ARE_CASE_INSENSITIVE = (
+    "requests' response headers are case-insensitive: any spelling finds Retry-After"
+)
 EQUIVALENT: dict[tuple[str, str], str] = {
+    (
+        "platform/transport.py",
+        'parse_retry_after(response.headers.get("retry-after"), self._now)',
+    ): HEADERS_ARE_CASE_INSENSITIVE,
+    (
+        "platform/transport.py",
+        'parse_retry_after(response.headers.get("RETRY-AFTER"), self._now)',
+    ): HEADERS_ARE_CASE_INSENSITIVE,
     (
         "platform/data/consent.py",
         'condition="attribute_not_exists(pk) or updated_at <= :when",',
