@@ -79,6 +79,16 @@ GROUPS = [
         (*INBOUND_TESTS, "tests/integration/test_dashboard.py"),
     ),
     Group(
+        "dtmf-rules",
+        ("workflows/dtmf/rules.py", "workflows/dtmf/intake.py"),
+        ("tests/unit/test_dtmf_rules.py", "tests/integration/test_dtmf_validation.py"),
+    ),
+    Group(
+        "dtmf-processor",
+        ("workflows/dtmf/processor.py", "workflows/dtmf/webhook.py"),
+        ("tests/integration/test_dtmf.py", "tests/integration/test_dtmf_processor.py"),
+    ),
+    Group(
         "inbox-rules",
         ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
         ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),
