@@ -109,7 +109,31 @@ TARGETS = [module for group in GROUPS for module in group.modules]
 HEADERS_ARE_CASE_INSENSITIVE = (
     "requests' response headers are case-insensitive: any spelling finds Retry-After"
 )
+CHUNK_SIZE_ONLY = (
+    "read1's size bounds one read, not what is read: the body and the deadline checks between"
+    " reads are the same whatever it is"
+)
 EQUIVALENT: dict[tuple[str, str], str] = {
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(None, decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(16385, decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "for attempt in range(1, policy.max_attempts + 2):",
+    ): "the loop also breaks when attempt == max_attempts, so its range's end is never reached",
+    (
+        "platform/transport.py",
+        "adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, )",
+    ): "requests' HTTPAdapter defaults to max_retries=0; the explicit 0 says urllib3 must not retry",
     (
         "platform/transport.py",
         'parse_retry_after(response.headers.get("retry-after"), self._now)',
