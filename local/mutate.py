@@ -143,6 +143,10 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         'parse_retry_after(response.headers.get("RETRY-AFTER"), self._now)',
     ): HEADERS_ARE_CASE_INSENSITIVE,
     (
+        "platform/cxone/tokens.py",
+        "return shared, True",
+    ): "the lease flag is only read when no token came back; with a token the caller returns it",
+    (
         "platform/data/consent.py",
         'condition="attribute_not_exists(pk) or updated_at <= :when",',
     ): "DynamoDB condition keywords are case-insensitive: OR and or are the same expression",
