@@ -32,6 +32,7 @@ from cxone_relay.platform.errors import (
     RetryableUpstreamError,
     UnauthorizedError,
 )
+from cxone_relay.platform.redaction import redact_text
 from cxone_relay.platform.settings import CxoneEnvironment, CxoneSettings
 from cxone_relay.platform.transport import TimeBudget
 from tests.conftest import SIM_CREDENTIALS, STATE_TABLE, TOKEN_PREFIX, cxone_settings, sim_credentials
@@ -730,3 +731,80 @@ def test_a_lease_that_cannot_be_released_does_not_fail_the_token(stack, cxone_si
     gateway = new_container(cxone_sim.url, Clock(), dynamodb=dynamodb)
     token = gateway.tokens.get(gateway.settings.primary_environment, budget())
     assert token.value and len(token_requests(cxone_sim)) == 1
+
+
+class RefusingTokenHttp(ScriptedHttp):
+    """Discovery answers; the token request is refused with `status`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(DISCOVERY_BODY)
+        self.status = status
+
+    def request(self, method: str, url: str, budget: TimeBudget, **kwargs: object) -> requests.Response:
+        if method == "POST":
+            self.calls.append((method, url))
+            raise PermanentUpstreamError("cxone", "POST /token refused", status=self.status)
+        return super().request(method, url, budget, **kwargs)
+
+
+@pytest.mark.parametrize(("key_id", "key_secret"), [("ak", None), (None, "as"), (None, None), ("", "as")])
+def test_a_password_grant_without_both_access_key_parts_asks_nothing(key_id, key_secret):
+    http = ScriptedHttp()
+    environment = settings_for("https://auth.example").primary_environment
+    assert environment.grant_type == "password"
+    fetcher = TokenFetcher(http, lambda _environment: Credentials("id", "secret", key_id, key_secret))
+    with pytest.raises(AuthenticationError) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, str(caught.value)) == (
+        "cxone-auth",
+        "cxone-auth: password grant needs access_key_id and secret",
+    )
+    assert http.calls == []
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_refused_token_request_is_an_authentication_error_naming_the_environment(status):
+    fetcher, environment = _fetcher(RefusingTokenHttp(status))
+    with pytest.raises(AuthenticationError) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, caught.value.status) == ("cxone-auth", status)
+    assert str(caught.value) == f"cxone-auth: token request refused for environment primary (HTTP {status})"
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (b"<html>", RetryableUpstreamError, "cxone-auth: unreadable JSON from /token (HTTP 200)"),
+        (b'{"token_type": "bearer"}', AuthenticationError, "cxone-auth: token response has no access_token"),
+        (b'{"access_token": ""}', AuthenticationError, "cxone-auth: token response has no access_token"),
+        (b'["access_token"]', AuthenticationError, "cxone-auth: token response has no access_token"),
+    ],
+)
+def test_a_token_response_without_a_token_is_refused_by_name(body, error, message):
+    fetcher, environment = _fetcher(ScriptedHttp(DISCOVERY_BODY, body))
+    with pytest.raises(error) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, str(caught.value)) == ("cxone-auth", message)
+
+
+def test_every_token_in_a_token_response_is_scrubbed_from_logs_from_then_on():
+    tokens = {
+        "access_token": "access-3f9a1c77",
+        "refresh_token": "refresh-8e21b0d4",
+        "id_token": _id_token({"tenantId": "tenant-1", "sub": "agent-42"}),
+    }
+    fetcher, environment = _fetcher(ScriptedHttp(DISCOVERY_BODY, json.dumps(tokens).encode()))
+    fetcher.fetch(environment, budget())
+    scrubbed = redact_text(" ".join(tokens.values()))
+    assert not any(value in scrubbed for value in tokens.values())
+
+
+@pytest.mark.parametrize(("answer", "lifetime"), [({}, 3600.0), ({"expires_in": 120}, 120.0)])
+def test_a_token_expires_when_cxone_says_or_after_an_hour(answer, lifetime):
+    body = json.dumps({"access_token": "access-5d2e", **answer}).encode()
+    http = ScriptedHttp(DISCOVERY_BODY, body)
+    environment = settings_for("https://auth.example").primary_environment
+    fetcher = TokenFetcher(
+        http, lambda _environment: Credentials("id", "secret", "ak", "as"), clock=lambda: 1000.0
+    )
+    assert fetcher.fetch(environment, budget()).expires_at == 1000.0 + lifetime
