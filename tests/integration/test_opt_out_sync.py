@@ -367,12 +367,20 @@ def test_an_environment_refusing_the_whole_call_dead_letters_only_after_the_othe
 
     assert result.failed == 0
     assert consent.dnc("primary") == [digits(A)] and consent.dnc("emea") == []
-    [(_, attributes)] = consent.dead_letters()
+    [(body, attributes)] = consent.dead_letters()
     assert attributes["failure_class"] == "DncRecordRefused"
-    assert (
-        "PermanentUpstreamError" in attributes["failure_reason"]
-        and "HTTP 403" in attributes["failure_reason"]
-    )
+    assert "HTTP 403" in attributes["failure_reason"]
+    assert "PermanentUpstreamError" in attributes["failure_reason"]
+
+    # Fixed (say, the group's permissions), the DLQ is replayed: emea alone, under a new key.
+    consent.queue(json.loads(body))
+    replayed = consent.deliver()
+
+    assert (replayed.received, replayed.failed) == (1, 0)
+    assert statuses(consent, "primary") == [200]
+    first_key, second_key = keys_sent(consent, "emea")
+    assert second_key == f"{first_key}-1"
+    assert consent.dnc("emea") == [digits(A)]
 
 
 def test_a_configuration_problem_in_one_environment_is_retried_and_spares_the_other(consent):

@@ -171,11 +171,16 @@ class DncBatchSync:
         except Exception as exc:
             # No usable answer (an outage, a refusal of the whole call, a configuration problem):
             # every number of the call shares its fate; the other environments carry on.
+            refused = refuses_the_record(exc)
             verdict = RecordVerdict(
-                Verdict.REFUSED if refuses_the_record(exc) else Verdict.RETRY,
-                redact_text(f"{type(exc).__name__}: {exc}"),
+                Verdict.REFUSED if refused else Verdict.RETRY, redact_text(f"{type(exc).__name__}: {exc}")
             )
             verdicts.update({(phone, target.name): verdict for phone in phones})
+            if refused:
+                # CXone answered this content (a 4xx): a replay from the DLQ needs a key of its own.
+                self._calls.record_answer(
+                    content, target.name, failed_answers + 1, applied=0, failed=len(phones)
+                )
             logger.warning(
                 "DNC call failed",
                 extra={
