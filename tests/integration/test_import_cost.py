@@ -68,19 +68,28 @@ def _run(script: str, env: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_api_handler_import_loads_nothing_only_consumers_need(moto_server, provisioned, monkeypatch):
+@pytest.mark.parametrize(
+    ("function_id", "code_dir", "initialised"),
+    [
+        ("InboundSmsApiFunction", "inbound_sms_api", "cxone_relay.workflows.inbound_sms.intake"),
+        ("ConsentApiFunction", "consent_api", "cxone_relay.workflows.consent.intake"),
+    ],
+)
+def test_api_handler_import_loads_nothing_only_consumers_need(
+    moto_server, provisioned, monkeypatch, function_id, code_dir, initialised
+):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
-        **provisioned.function_environment("InboundSmsApiFunction"),
+        **provisioned.function_environment(function_id),
         "AWS_ENDPOINT_URL": moto_server,
         "PYTHONPATH": str(ROOT / "layers" / "common"),
     }
-    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / "inbound_sms_api" / "app.py"))
+    handler_script = MEASURE_HANDLER.format(path=str(ROOT / "functions" / code_dir / "app.py"))
 
     loaded = _run(handler_script, env)["modules"]
 
-    assert "cxone_relay.workflows.inbound_sms.intake" in loaded  # the handler did initialise
+    assert initialised in loaded  # the handler did initialise
     unwanted = sorted(
         name
         for name in loaded

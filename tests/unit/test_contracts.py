@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from cxone_relay.workflows.consent.models import OptOutRequest, QueuedOptOut
 from cxone_relay.workflows.inbound_sms.models import InboundSmsRequest, QueuedInboundSms
 from local.openapi import DOCUMENT_PATH, render
 from local.template import ROOT, load_template
@@ -62,3 +63,22 @@ def test_schedule_events_look_like_what_eventbridge_scheduler_sends(path):
     assert (event["source"], event["detail-type"]) == ("aws.scheduler", "Scheduled Event")
     assert isinstance(event["detail"], str)  # Scheduler sends detail as a JSON string
     assert event["resources"][0].startswith("arn:aws:scheduler:")
+
+
+@pytest.mark.parametrize("path", _events_for("ConsentApiFunction"), ids=lambda p: p.name)
+def test_consent_api_events_carry_a_valid_request_for_one_of_its_routes(path):
+    event = json.loads(path.read_text())
+    routes = {
+        (r.path, r.method) for r in load_template().api_routes() if r.function_id == "ConsentApiFunction"
+    }
+    assert (event["path"], event["httpMethod"]) in routes
+    OptOutRequest.model_validate_json(event["body"])
+
+
+@pytest.mark.parametrize("path", _events_for("OptOutConsumerFunction"), ids=lambda p: p.name)
+def test_opt_out_events_carry_queued_opt_outs(path):
+    event = json.loads(path.read_text())
+    assert event["Records"]
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        QueuedOptOut.model_validate_json(record["body"])
