@@ -13,11 +13,17 @@ import time
 from collections.abc import Callable
 
 from local.demos import DemoContext, DemoSection
+from local.demos.consent import ConsentDemo
 from local.demos.inbound_sms import BadInputDemo, InboundSmsDemo
 from local.demos.social_inbox import SocialInboxDemo
 from local.stack import LocalStack
 
-SECTIONS: list[Callable[[DemoContext], DemoSection]] = [InboundSmsDemo, BadInputDemo, SocialInboxDemo]
+SECTIONS: list[Callable[[DemoContext], DemoSection]] = [
+    InboundSmsDemo,
+    BadInputDemo,
+    SocialInboxDemo,
+    ConsentDemo,
+]
 
 
 def main() -> int:
