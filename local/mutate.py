@@ -79,6 +79,15 @@ GROUPS = [
         (*INBOUND_TESTS, "tests/integration/test_dashboard.py"),
     ),
     Group(
+        "consent-rules",
+        ("workflows/consent/rules.py",),
+        ("tests/unit/test_consent_rules.py", "tests/integration/test_opt_out_sync.py"),
+    ),
+    Group("consent-intake", ("workflows/consent/intake.py",), ("tests/integration/test_consent_api.py",)),
+    Group(
+        "consent-processor", ("workflows/consent/processor.py",), ("tests/integration/test_opt_out_sync.py",)
+    ),
+    Group(
         "inbox-rules",
         ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
         ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),
@@ -211,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutating {group.name}: {', '.join(group.modules)} (this takes minutes)", flush=True)
         with (workspace / "mutmut.log").open("w") as log:
             subprocess.run(
-                [str(Path(sys.executable).with_name("mutmut")), "run", "--max-children", str(args.max_children)],
+                [
+                    str(Path(sys.executable).with_name("mutmut")),
+                    "run",
+                    "--max-children",
+                    str(args.max_children),
+                ],
                 cwd=workspace,
                 stdout=log,
                 stderr=subprocess.STDOUT,
