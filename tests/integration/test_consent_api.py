@@ -5,6 +5,7 @@ written."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -111,12 +112,15 @@ def test_bad_input_is_422_naming_the_field_with_nothing_written(consent, body, f
         assert answer["fields"] == [{"field": field, "message": message}]
     assert _nothing_written(consent)
     [record] = consent.audit()
-    assert (record["subject"], record["action"], record["reason"]) == (
+    assert (record["subject"], record["action"], record["outcome"], record["reason"]) == (
         consent.last_request_id,
+        "rejected",
         "rejected",
         "invalid_fields",
     )
-    assert "phone_hash" not in record
+    assert record["details"] == {"fields": [f"{p['field']}: {p['message']}" for p in answer["fields"]]}
+    assert record["correlation_id"] == consent.last_request_id
+    assert "phone_hash" not in record and "phone_masked" not in record
 
 
 @pytest.mark.parametrize("raw", ['{"phone": "+14155552671", "source": ', "[1, 2]", "not json", ""])
@@ -286,16 +290,43 @@ def test_a_path_no_number_can_match_is_404(consent):
 # Metrics -------------------------------------------------------------------------------------
 
 
-def test_the_api_counts_requests_by_action_and_source_and_rejections_by_reason(consent, capsys):
+def test_the_api_counts_requests_by_action_and_source_and_rejections_by_reason(
+    consent, capsys, captured_logs
+):
     consent.opt_out(PHONE, "ivr")
     consent.opt_in(PHONE, "web")
     consent.opt_out("12", "web")
     consent.post("/opt-out", "{")
 
     emitted = emf_metrics(capsys.readouterr().out)
-    counts = [(name, dims) for name, dims in emitted if name.startswith("Consent")]
-    assert ("ConsentRequests", {"action": "opt_out", "source": "ivr"}) in [
-        (name, {k: v for k, v in dims.items() if k in {"action", "source"}}) for name, dims in counts
-    ]
-    reasons = sorted(dims["reason"] for name, dims in counts if name == "ConsentRequestsRejected")
+    requests = sorted((dims["action"], dims["source"]) for name, dims in emitted if name == "ConsentRequests")
+    assert requests == [("opt_in", "web"), ("opt_out", "ivr")]
+    reasons = sorted(dims["reason"] for name, dims in emitted if name == "ConsentRequestsRejected")
     assert reasons == ["invalid_fields", "malformed_json"]
+    logged = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    rejected = [line["reason"] for line in logged if line["message"] == "consent request rejected"]
+    assert rejected == ["invalid_fields", "malformed_json"]
+
+
+def test_request_and_queued_times_share_the_millisecond_the_ledger_keys_changes_by(consent):
+    consent.clock.advance(microseconds=123_456)
+    consent.opt_out(PHONE, "ivr")
+
+    [queued] = consent.queued()
+    assert queued["requested_at"] == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.123Z")
+    consent.deliver()  # the consumer records the queued copy: the same change, no second entry
+    [entry] = consent.ledger().history(PHONE)
+    assert entry.occurred_at == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.123+00:00")
+
+
+def test_a_request_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent):
+    event = api_gateway_event(
+        "POST", "/opt-out", json.dumps({"phone": PHONE, "source": "api"}), {}, resource="/opt-out"
+    )
+    del event["requestContext"]["requestId"]
+    response = consent.api.lambda_handler(event, LocalLambdaContext("consent-api", 10))
+
+    assert response["statusCode"] == 202
+    [queued] = consent.queued()
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", queued["reference"])
+    assert [record["subject"] for record in consent.audit()] == [queued["reference"]]

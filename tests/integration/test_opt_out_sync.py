@@ -53,6 +53,17 @@ def details(consent: ConsentHarness, subject: str, action: str, environment: str
     return record
 
 
+def _counts(output: str, metric: str) -> list[tuple[float, dict[str, str]]]:
+    """(value, dimensions) of every EMF count of `metric`, in order."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith('{"_aws"') and f'"{metric}"' in line:
+            document = json.loads(line)
+            dimensions = {k: v for k, v in document.items() if isinstance(v, str)}
+            found.extend((value, dimensions) for value in document[metric])
+    return found
+
+
 def lags(output: str) -> list[float]:
     values = []
     for line in output.splitlines():
@@ -161,15 +172,16 @@ def test_duplicates_in_a_batch_are_sent_once_and_every_copy_completes(consent, c
     assert lags(output) == [0.0, 0.0]  # one per number, not per record
 
 
-def test_a_number_already_in_every_environment_is_not_sent_again(consent):
+def test_a_number_already_in_every_environment_is_not_sent_again(consent, capsys):
     consent.opt_out(A)
     consent.clock.advance(seconds=10)
     consent.deliver()
     first_applied = consent.clock.now
     consent.clock.advance(minutes=5)
+    capsys.readouterr()
 
-    consent.opt_out(A, "agent")  # opted out again, and SQS redelivers an earlier copy too
-    again = consent.last_request_id
+    consent.opt_out(A, "agent")  # opted out again
+    again, again_at = consent.last_request_id, consent.clock.now
     consent.opt_out(B)
     result = consent.deliver()
 
@@ -179,14 +191,38 @@ def test_a_number_already_in_every_environment_is_not_sent_again(consent):
         ("dnc_already_synced", "ok", "primary"),
         ("dnc_already_synced", "ok", "emea"),
     ]
-    assert details(consent, again, "dnc_already_synced", "primary")["details"]["applied_at"] == z(
-        first_applied
-    )
+    assert details(consent, again, "dnc_already_synced", "emea")["details"] == {
+        "source": "agent",
+        "environment": "emea",
+        "group_id": "7",
+        "requested_at": z(again_at),
+        "applied_at": z(first_applied),
+    }
+    assert '"OptOutsDeduplicated":[1.0]' in capsys.readouterr().out
 
     consent.opt_out(A, "web")
     consent.opt_out(B, "web")
     consent.deliver()
     assert len(consent.dnc_calls("primary")) == len(consent.dnc_calls("emea")) == 2  # nothing new to send
+    assert '"OptOutsDeduplicated":[1.0,1.0]' in capsys.readouterr().out
+
+
+def test_a_number_sent_by_several_records_is_synced_as_its_first_request(consent, capsys):
+    consent.opt_out(A, "ivr")
+    first, first_at = consent.last_request_id, consent.clock.now
+    consent.clock.advance(seconds=30)
+    consent.opt_out("415-555-2671", "web")
+    second = consent.last_request_id
+    consent.clock.advance(seconds=30)
+
+    consent.deliver()
+
+    assert {(s.source, s.reference, s.requested_at) for s in consent.syncs().of_number(A)} == {
+        ("ivr", first, first_at)
+    }
+    assert details(consent, first, "dnc_complete")["details"]["lag_seconds"] == 60
+    assert details(consent, second, "dnc_complete")["details"]["lag_seconds"] == 30
+    assert lags(capsys.readouterr().out) == [60.0]  # one number, lagging from its first request
 
 
 # Per-record answers ------------------------------------------------------------------------
@@ -210,6 +246,20 @@ def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, c
     assert sorted(consent.dnc("emea")) == sorted(digits(p) for p in phones if p not in (B, C))
     failed = details(consent, references[B], "dnc_failed", "emea")
     assert (failed["outcome"], failed["reason"]) == ("retry", "Temporary failure, try again")
+    assert failed["details"] == {
+        "source": "web",
+        "environment": "emea",
+        "group_id": "7",
+        "requested_at": z(consent.clock.now),
+    }
+    state = consent.dynamodb.scan(TableName=consent.stack.tables["StateTable"])["Items"]
+    [answer] = [item for item in state if item["pk"]["S"].startswith("dnc-call#")]
+    assert (answer["sk"]["S"], answer["answers"]["N"], answer["applied"]["N"], answer["failed"]["N"]) == (
+        "env#emea",
+        "1",
+        "3",
+        "2",
+    )
 
     second = consent.deliver()
 
@@ -225,8 +275,10 @@ def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, c
         ("dnc_applied", "ok", "emea"),
         ("dnc_complete", "ok", None),
     ]
-    output = capsys.readouterr().out
-    assert '"environment":"emea","service":"OptOutConsumer","DncSyncFailed":[2.0]' in output
+    applied = [
+        (dims["environment"], value) for value, dims in _counts(capsys.readouterr().out, "DncRecordsApplied")
+    ]
+    assert applied == [("primary", 5.0), ("emea", 3.0), ("emea", 2.0)]
 
 
 def test_content_answered_with_failures_is_retried_under_a_new_idempotency_key(consent):
@@ -305,7 +357,7 @@ def test_with_one_environment_failing_503_twice_the_healthy_one_gets_the_batch_o
     assert len(consent.sleeps) == 2  # backoff between the attempts, waited on the test's sleeper
 
 
-def test_an_environment_down_past_its_retries_gets_the_batch_later_and_alone(consent, capsys):
+def test_an_environment_down_past_its_retries_gets_the_batch_later_and_alone(consent, capsys, captured_logs):
     consent.start_consumer(CXONE_MAX_ATTEMPTS="2")
     consent.opt_out(A)
     reference, requested_at = consent.last_request_id, consent.clock.now
@@ -319,7 +371,18 @@ def test_an_environment_down_past_its_retries_gets_the_batch_later_and_alone(con
     assert statuses(consent, "emea") == [503, 503]
     failed = details(consent, reference, "dnc_failed", "emea")
     assert failed["outcome"] == "retry" and "HTTP 503" in failed["reason"]
+    assert failed["reason"].startswith("RetryableUpstreamError: cxone: POST ")
     assert not [a for a in consent.actions(reference) if a[0] == "dnc_complete"]
+    warnings = [
+        json.loads(line) for line in captured_logs.getvalue().splitlines() if '"DNC call failed"' in line
+    ]
+    assert [(w["environment"], w["numbers"], w["reason_class"]) for w in warnings] == [
+        ("emea", 2, "RetryableUpstreamError")
+    ]
+    failures = [
+        (value, dims["environment"]) for value, dims in _counts(capsys.readouterr().out, "DncSyncFailed")
+    ]
+    assert failures == [(2.0, "emea")]
 
     consent.clock.advance(seconds=60)
     second = consent.deliver()
@@ -332,6 +395,13 @@ def test_an_environment_down_past_its_retries_gets_the_batch_later_and_alone(con
     assert complete["details"]["requested_at"] == z(requested_at)
     assert complete["details"]["applied_at"] == z(requested_at + timedelta(seconds=60))
     assert complete["details"]["lag_seconds"] == 60
+    answered = [
+        json.loads(line) for line in captured_logs.getvalue().splitlines() if '"DNC call answered"' in line
+    ]
+    assert [(a["environment"], a["sent"], a["applied"], a["failed"], a["error_count"]) for a in answered] == [
+        ("primary", 2, 2, 0, 0),
+        ("emea", 2, 2, 0, 0),
+    ]
     assert lags(capsys.readouterr().out) == [60.0, 60.0]
 
 
@@ -437,7 +507,11 @@ def test_an_opt_in_after_an_opt_out_is_ordered_by_time_and_keeps_the_number_off_
     assert consent.ledger().status(A) is ConsentStatus.OPTED_IN
     skipped = details(consent, opt_out, "dnc_skipped")
     assert (skipped["outcome"], skipped["reason"]) == ("superseded", "a newer opt-in stands")
-    assert skipped["details"]["consent_updated_at"] == opted_in_at.isoformat(timespec="milliseconds")
+    assert skipped["details"] == {
+        "source": "ivr",
+        "requested_at": z(opted_in_at - timedelta(seconds=2)),
+        "consent_updated_at": opted_in_at.isoformat(timespec="milliseconds"),
+    }
     assert '"OptOutsSuperseded":[1.0]' in capsys.readouterr().out
 
 
@@ -533,3 +607,27 @@ def test_the_consumer_metrics_match_their_dashboard_queries(consent, capsys):
     }
     assert {dims["environment"] for name, dims in emitted if name == "DncSyncFailed"} == {"emea"}
     assert_matches_dashboard(emitted)
+
+
+def test_a_number_refused_in_one_environment_still_reaches_the_others_before_the_dlq(consent):
+    consent.start_consumer(CXONE_MAX_ATTEMPTS="1")
+    consent.opt_out(A)
+    consent.cxone.fail_dnc_records([digits(A)], "Number not allowed in this group", group_id="7")
+    consent.cxone.add_fault(status=503, path_prefix=dnc_path(GROUPS["primary"]), count=1)
+
+    first = consent.deliver()
+
+    # primary may still take it: the record comes back, naming both problems.
+    assert (first.failed, consent.dead_letters()) == (1, [])
+    assert [a for a in consent.actions(consent.last_request_id) if a[0].startswith("dnc")] == [
+        ("dnc_failed", "retry", "primary"),
+        ("dnc_refused", "permanent_failure", "emea"),
+    ]
+
+    second = consent.deliver()
+
+    assert (second.failed, consent.dnc("primary"), consent.dnc("emea")) == (0, [digits(A)], [])
+    [(_, attributes)] = consent.dead_letters()
+    assert (
+        attributes["failure_reason"] == "cxone: DNC record refused in emea: Number not allowed in this group"
+    )

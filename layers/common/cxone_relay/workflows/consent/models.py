@@ -121,7 +121,6 @@ class QueuedOptOut(BaseModel):
 
 
 class OptOutOutcome(BaseModel):
-    """What recording one queued opt-out decided (kept in the idempotency table: no number)."""
+    """One queued opt-out recorded (kept in the idempotency table: no number)."""
 
     reference: str
-    ledger: Literal["recorded", "superseded"]

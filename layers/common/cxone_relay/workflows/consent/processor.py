@@ -59,7 +59,9 @@ class OptOutRecorder:
         self._ledger = ledger
 
     def process(self, message: QueuedOptOut, budget: TimeBudget) -> OptOutOutcome:
-        applied = self._ledger.record(
+        """Into the ledger; whether it stands is read afresh for the whole batch (finalise), as a
+        record that comes back may find the ledger moved on."""
+        self._ledger.record(
             ConsentChange(
                 message.phone,
                 ConsentStatus.OPTED_OUT,
@@ -68,7 +70,7 @@ class OptOutRecorder:
                 message.requested_at,
             )
         )
-        return OptOutOutcome(reference=message.reference, ledger="recorded" if applied else "superseded")
+        return OptOutOutcome(reference=message.reference)
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,6 @@ class DncBatchSync:
         for record_id, processed in completed.items():
             message = processed.message
             numbers.setdefault(message.phone, _Number(message.phone, [])).records.append((record_id, message))
-        if not numbers:
-            return {}
         current = self._ledger.current_many(numbers)
         superseded = {n.phone: state for n in numbers.values() if (state := _opt_in(current[n.phone]))}
         wanted = [n for n in numbers.values() if n.phone not in superseded]
@@ -245,23 +245,21 @@ class DncBatchSync:
         for target in self._targets:
             key = (number.phone, target.name)
             verdict = verdicts.get(key)
-            sync = synced.get(key)
-            for _, message in number.records:
-                events.append(self._environment_event(message, target, verdict, sync))
-            if verdict is None:
-                continue  # already synced before this batch
+            if verdict is None:  # in this environment before this batch: nothing was sent
+                events.extend(self._already_synced(number, target, synced[key]))
+                continue
             if verdict.verdict is Verdict.APPLIED:
                 applied_now = True
-            elif verdict.verdict is Verdict.RETRY:
-                retry[target.name] = str(verdict.error)
-            else:
-                refused[target.name] = str(verdict.error)
+                events.extend(self._applied(number, target, synced[key], verdict))
+                continue
+            (retry if verdict.verdict is Verdict.RETRY else refused)[target.name] = str(verdict.error)
+            events.extend(self._failed(number, target, verdict))
         if retry:
             return DncNotApplied(retry | refused)
         if refused:
             return DncRecordRefused(refused)
         if not applied_now:
-            # In every environment before this batch: a duplicate request, nothing sent.
+            # In every environment before this batch: a repeated request, nothing sent.
             count("OptOutsDeduplicated", value=len(number.records))
             return None
         applied_at = max(synced[(number.phone, target.name)].applied_at for target in self._targets)
@@ -284,33 +282,45 @@ class DncBatchSync:
             )
         return None
 
-    def _environment_event(
-        self, message: QueuedOptOut, target: DncTarget, verdict: RecordVerdict | None, sync: DncSync | None
-    ) -> AuditEvent:
-        where = {
-            "environment": target.name,
-            "group_id": target.group_id,
-            "requested_at": _text(message.requested_at),
-        }
-        if verdict is None and sync is not None:
-            return self._event(
-                message, "dnc_already_synced", "ok", applied_at=_text(sync.applied_at), **where
+    def _already_synced(self, number: _Number, target: DncTarget, sync: DncSync) -> list[AuditEvent]:
+        return [
+            self._event(
+                message,
+                "dnc_already_synced",
+                "ok",
+                applied_at=_text(sync.applied_at),
+                **_where(target, message),
             )
-        if verdict is not None and verdict.verdict is Verdict.APPLIED and sync is not None:
-            return self._event(
+            for _, message in number.records
+        ]
+
+    def _applied(
+        self, number: _Number, target: DncTarget, sync: DncSync, verdict: RecordVerdict
+    ) -> list[AuditEvent]:
+        return [
+            self._event(
                 message,
                 "dnc_applied",
                 "ok",
                 applied_at=_text(sync.applied_at),
                 already_listed=verdict.already_listed,
-                **where,
+                **_where(target, message),
             )
-        outcome = (
-            "permanent_failure" if verdict is not None and verdict.verdict is Verdict.REFUSED else "retry"
-        )
-        action = "dnc_refused" if outcome == "permanent_failure" else "dnc_failed"
-        reason = verdict.error if verdict is not None else "not synced"
-        return self._event(message, action, outcome, reason=reason, **where)
+            for _, message in number.records
+        ]
+
+    def _failed(self, number: _Number, target: DncTarget, verdict: RecordVerdict) -> list[AuditEvent]:
+        refused = verdict.verdict is Verdict.REFUSED
+        return [
+            self._event(
+                message,
+                "dnc_refused" if refused else "dnc_failed",
+                "permanent_failure" if refused else "retry",
+                reason=verdict.error,
+                **_where(target, message),
+            )
+            for _, message in number.records
+        ]
 
     def _superseded(self, number: _Number, state: ConsentState) -> list[AuditEvent]:
         return [
@@ -341,6 +351,14 @@ class DncBatchSync:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+
+def _where(target: DncTarget, message: QueuedOptOut) -> dict[str, str]:
+    return {
+        "environment": target.name,
+        "group_id": target.group_id,
+        "requested_at": _text(message.requested_at),
+    }
 
 
 def _opt_in(state: ConsentState | None) -> ConsentState | None:
