@@ -166,7 +166,10 @@ class DncBatchSync:
         failed_answers = self._calls.answers(content, target.name)
         try:
             result = target.client.add_dnc_records(
-                phones, idempotency_key=rules.idempotency_key(content, failed_answers), budget=budget
+                phones,
+                idempotency_key=rules.idempotency_key(content, failed_answers),
+                budget=budget,
+                group_id=target.group_id,
             )
         except Exception as exc:
             # No usable answer (an outage, a refusal of the whole call, a configuration problem):
