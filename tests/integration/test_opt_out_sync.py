@@ -53,6 +53,12 @@ def details(consent: ConsentHarness, subject: str, action: str, environment: str
     return record
 
 
+def _state(consent: ConsentHarness) -> list[dict]:
+    """The state table's items as DynamoDB returns them."""
+    items: list[dict] = consent.dynamodb.scan(TableName=consent.stack.tables["StateTable"])["Items"]
+    return items
+
+
 def _counts(output: str, metric: str) -> list[tuple[float, dict[str, str]]]:
     """(value, dimensions) of every EMF count of `metric`, in order."""
     found = []
@@ -252,8 +258,7 @@ def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, c
         "group_id": "7",
         "requested_at": z(consent.clock.now),
     }
-    state = consent.dynamodb.scan(TableName=consent.stack.tables["StateTable"])["Items"]
-    [answer] = [item for item in state if item["pk"]["S"].startswith("dnc-call#")]
+    [answer] = [item for item in _state(consent) if item["pk"]["S"].startswith("dnc-call#")]
     assert (answer["sk"]["S"], answer["answers"]["N"], answer["applied"]["N"], answer["failed"]["N"]) == (
         "env#emea",
         "1",
@@ -441,6 +446,13 @@ def test_an_environment_refusing_the_whole_call_dead_letters_only_after_the_othe
     assert attributes["failure_class"] == "DncRecordRefused"
     assert "HTTP 403" in attributes["failure_reason"]
     assert "PermanentUpstreamError" in attributes["failure_reason"]
+    [answer] = [item for item in _state(consent) if item["pk"]["S"].startswith("dnc-call#")]
+    assert (answer["sk"]["S"], answer["answers"]["N"], answer["applied"]["N"], answer["failed"]["N"]) == (
+        "env#emea",
+        "1",
+        "0",
+        "1",
+    )
 
     # Fixed (say, the group's permissions), the DLQ is replayed: emea alone, under a new key.
     consent.queue(json.loads(body))
