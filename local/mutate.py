@@ -89,6 +89,15 @@ GROUPS = [
         ("tests/integration/test_dtmf.py", "tests/integration/test_dtmf_processor.py"),
     ),
     Group(
+        "consent-rules",
+        ("workflows/consent/rules.py",),
+        ("tests/unit/test_consent_rules.py", "tests/integration/test_opt_out_sync.py"),
+    ),
+    Group("consent-intake", ("workflows/consent/intake.py",), ("tests/integration/test_consent_api.py",)),
+    Group(
+        "consent-processor", ("workflows/consent/processor.py",), ("tests/integration/test_opt_out_sync.py",)
+    ),
+    Group(
         "inbox-rules",
         ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
         ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),

@@ -35,3 +35,7 @@ def test_demo_accounts_for_every_accepted_request() -> None:
     assert re.search(r"not sent: refused 1, session_ended 1\n", output)
     assert re.search(r"accuracy rate\s+\d+\.\d% \(sent / submitted\)", output)
     assert re.search(r"latency accept->CXone\s+p50 \d+ ms, p95 \d+ ms", output)
+    # Opt-outs from every way in, in both CXone environments, despite emea's 503s and a 429.
+    assert re.search(r"accounted for\s+9/9 numbers in every environment", output)
+    assert re.search(r"emea \d+ \(HTTP 200 x\d+, HTTP 503 x2\)", output)
+    assert re.search(r"primary \d+ \(HTTP 200 x\d+, HTTP 429 x1\)", output)

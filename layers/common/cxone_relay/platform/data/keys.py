@@ -9,6 +9,12 @@ a phone number: numbers appear only as a keyed hash (redaction.PhoneHasher).
 | consent, history  | consent#<phone hash>       | entry#<when>#<reference>   |
 | lease             | lease#<purpose>#<name>     | lease                      |
 | checkpoint        | checkpoint#<name>          | checkpoint                 |
+| DNC sync          | dnc#<phone hash>           | env#<environment>          |
+| DNC call          | dnc-call#<content key>     | env#<environment>          |
+
+A DNC sync item says a number is in one CXone environment's DNC group (and since when); a DNC
+call item counts the answers with failed records one call's content has had in one environment.
+The content key is a digest of keyed phone hashes, so it holds no number either.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ CONSENT_CURRENT = "current"
 CONSENT_ENTRY_PREFIX = "entry#"
 LEASE = "lease"
 CHECKPOINT = "checkpoint"
+DNC_ENVIRONMENT_PREFIX = "env#"
 
 
 def consent_partition(phone_hash: str) -> str:
@@ -39,3 +46,15 @@ def lease(purpose: str, name: str) -> Key:
 
 def checkpoint(name: str) -> Key:
     return {"pk": f"checkpoint#{name}", "sk": CHECKPOINT}
+
+
+def dnc_partition(phone_hash: str) -> str:
+    return f"dnc#{phone_hash}"
+
+
+def dnc_sync(phone_hash: str, environment: str) -> Key:
+    return {"pk": dnc_partition(phone_hash), "sk": f"{DNC_ENVIRONMENT_PREFIX}{environment}"}
+
+
+def dnc_call(content_key: str, environment: str) -> Key:
+    return {"pk": f"dnc-call#{content_key}", "sk": f"{DNC_ENVIRONMENT_PREFIX}{environment}"}
