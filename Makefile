@@ -17,7 +17,7 @@ PORT ?= 3000
 # Execution environments per function on the local stack (concurrent invocations).
 ENVIRONMENTS ?= 4
 
-.PHONY: setup lint format typecheck test unit build serve demo invoke openapi mutate clean
+.PHONY: setup lint format typecheck test unit build serve demo invoke openapi mutate bench clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -74,6 +74,9 @@ invoke: setup
 # Mutation testing of the core and each workflow's rules, intake and processor (minutes; not in test).
 mutate: setup
 	$(BIN)/python -m local.mutate
+
+bench: setup
+	$(BIN)/python -m local.bench
 
 openapi: setup
 	$(BIN)/python -m local.openapi > functions/openapi.json

@@ -49,6 +49,12 @@ def inbound_sms(
     } | overrides
 
 
+def fullwidth(text: str) -> str:
+    """The text as a full-width (CJK) keyboard types it: ASCII digits, signs and letters become
+    their full-width forms; spaces stay."""
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in text)
+
+
 def iso_millis(moment: datetime) -> str:
     """An ISO 8601 UTC timestamp with milliseconds and a Z, as DFO writes its times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from local.demos import DemoContext, DemoSection
+from local.demos.consent import ConsentDemo
 from local.demos.dtmf import DtmfDemo
 from local.demos.inbound_sms import BadInputDemo, InboundSmsDemo
 from local.demos.outbound_sms import OutboundSmsDemo
@@ -24,6 +25,7 @@ SECTIONS: list[Callable[[DemoContext], DemoSection]] = [
     InboundSmsDemo,
     BadInputDemo,
     SocialInboxDemo,
+    ConsentDemo,
     OutboundSmsDemo,
 ]
 

@@ -104,6 +104,25 @@ GROUPS = [
         ("tests/integration/test_outbound_sms.py", "tests/integration/test_delivery_status.py"),
     ),
     Group(
+        "dtmf-rules",
+        ("workflows/dtmf/rules.py", "workflows/dtmf/intake.py"),
+        ("tests/unit/test_dtmf_rules.py", "tests/integration/test_dtmf_validation.py"),
+    ),
+    Group(
+        "dtmf-processor",
+        ("workflows/dtmf/processor.py", "workflows/dtmf/webhook.py"),
+        ("tests/integration/test_dtmf.py", "tests/integration/test_dtmf_processor.py"),
+    ),
+    Group(
+        "consent-rules",
+        ("workflows/consent/rules.py",),
+        ("tests/unit/test_consent_rules.py", "tests/integration/test_opt_out_sync.py"),
+    ),
+    Group("consent-intake", ("workflows/consent/intake.py",), ("tests/integration/test_consent_api.py",)),
+    Group(
+        "consent-processor", ("workflows/consent/processor.py",), ("tests/integration/test_opt_out_sync.py",)
+    ),
+    Group(
         "inbox-rules",
         ("workflows/social_inbox/rules.py", "workflows/social_inbox/window.py"),
         ("tests/unit/test_social_inbox_rules.py", "tests/unit/test_social_inbox_window.py"),
@@ -121,7 +140,46 @@ GROUPS = [
 TARGETS = [module for group in GROUPS for module in group.modules]
 
 # (module, the line as mutated) -> why no test can tell it from the original.
+HEADERS_ARE_CASE_INSENSITIVE = (
+    "requests' response headers are case-insensitive: any spelling finds Retry-After"
+)
+CHUNK_SIZE_ONLY = (
+    "read1's size bounds one read, not what is read: the body and the deadline checks between"
+    " reads are the same whatever it is"
+)
 EQUIVALENT: dict[tuple[str, str], str] = {
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(None, decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "while chunk := response.raw.read1(16385, decode_content=True):",
+    ): CHUNK_SIZE_ONLY,
+    (
+        "platform/transport.py",
+        "for attempt in range(1, policy.max_attempts + 2):",
+    ): "the loop also breaks when attempt == max_attempts, so its range's end is never reached",
+    (
+        "platform/transport.py",
+        "adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, )",
+    ): "requests' HTTPAdapter defaults to max_retries=0; the explicit 0 says urllib3 must not retry",
+    (
+        "platform/transport.py",
+        'parse_retry_after(response.headers.get("retry-after"), self._now)',
+    ): HEADERS_ARE_CASE_INSENSITIVE,
+    (
+        "platform/transport.py",
+        'parse_retry_after(response.headers.get("RETRY-AFTER"), self._now)',
+    ): HEADERS_ARE_CASE_INSENSITIVE,
+    (
+        "platform/cxone/tokens.py",
+        "return shared, True",
+    ): "the lease flag is only read when no token came back; with a token the caller returns it",
     (
         "platform/data/consent.py",
         'condition="attribute_not_exists(pk) or updated_at <= :when",',

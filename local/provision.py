@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 
-from local.template import LOCAL_REGION, Resolver, Template, load_template
+from local.template import LOCAL_REGION, LOCAL_STACK_NAME, Resolver, Template, load_template
 
-STACK_NAME = "cxone-relay-local"
+STACK_NAME = LOCAL_STACK_NAME
 
 
 @dataclass
@@ -52,11 +52,14 @@ def provision(
     session: boto3.Session | None = None,
     endpoint_url: str | None = None,
     secret_values: dict[str, str] | None = None,
+    extra_secrets: dict[str, str] | None = None,
 ) -> Provisioned:
     """Create every queue, table, secret and SSM parameter of the template.
 
     `secret_values` maps a secret's logical id to the local value it should hold (CXone simulator
     credentials, the ticketing key); secrets not named get their template value or a random one.
+    `extra_secrets` (name -> value) are secrets a deployment creates outside the stack, such as
+    the credentials of a second CXone environment.
     """
     template = template or load_template()
     session = session or boto3.Session(region_name=LOCAL_REGION)
@@ -86,6 +89,9 @@ def provision(
 
     for logical_id, resource in template.resources_of_type("AWS::SecretsManager::Secret").items():
         _create_secret(client("secretsmanager"), logical_id, resource, resolver, result, secret_values or {})
+
+    for name, value in (extra_secrets or {}).items():
+        client("secretsmanager").create_secret(Name=name, SecretString=value)
 
     for logical_id, resource in template.resources_of_type("AWS::SSM::Parameter").items():
         props = resolver.resolve(resource.get("Properties", {}))

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -228,6 +229,8 @@ class FunctionRuntime:
         self._log = logging.getLogger(f"local.function.{spec.function_id}")
         self._closed = False
         self.port = 0
+        # Each invocation's duration from the emulator's REPORT line (the first includes init).
+        self.durations_ms: list[float] = []
 
     @property
     def url(self) -> str:
@@ -278,6 +281,17 @@ class FunctionRuntime:
                 raise FunctionError("Runtime.Unavailable", f"{type(exc).__name__}: {exc}") from exc
             return parse_invocation(response.status_code, response.content)
 
+    def peak_memory_mb(self) -> float | None:
+        """The function process's peak resident memory (VmHWM) so far: what Lambda reports as
+        Max Memory Used. The emulator itself reports its configured size, so this reads the
+        runtime process it started."""
+        process = self._process
+        if process is None:
+            return None
+        peaks = [_peak_rss_mb(child) for child in _children(process.pid)]
+        found = [peak for peak in peaks if peak is not None]
+        return max(found) if found else None
+
     def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         # Closed first: an invoke racing with stop() must not bring a new emulator up.
         self._closed = True
@@ -325,7 +339,7 @@ class FunctionRuntime:
         assert stdout is not None
         self._reader = threading.Thread(
             target=_forward_output,
-            args=(stdout, self._log),
+            args=(stdout, self._log, self.durations_ms),
             name=f"rie-log:{self.spec.function_id}",
             daemon=True,
         )
@@ -384,9 +398,16 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], deadline: float) -
     raise RuntimeError(f"emulator did not accept connections on port {port} in time")
 
 
-def _forward_output(stream: IO[str], log: logging.Logger) -> None:
-    """Function and emulator output, line by line, into the stack's log."""
+_REPORT_DURATION = re.compile(r"^REPORT RequestId: \S+.*?\tDuration: ([0-9.]+) ms")
+
+
+def _forward_output(stream: IO[str], log: logging.Logger, durations_ms: list[float]) -> None:
+    """Function and emulator output, line by line, into the stack's log; each invocation's
+    duration (the emulator's REPORT line, as Lambda reports it) into `durations_ms`."""
     for line in _lines(stream):
+        report = _REPORT_DURATION.match(line)
+        if report:
+            durations_ms.append(float(report.group(1)))
         if "(rapid)" in line or line.startswith(_EMULATOR_PREFIXES):
             log.debug("%s", line)
         elif line.startswith("[ERROR]"):
@@ -430,6 +451,18 @@ class FunctionPool:
     def environments(self) -> int:
         with self._available:
             return len(self._all)
+
+    def durations_ms(self) -> list[float]:
+        """Invocation durations of every environment, first (cold) ones left out."""
+        with self._available:
+            runtimes = list(self._all)
+        return [duration for runtime in runtimes for duration in runtime.durations_ms[1:]]
+
+    def peak_memory_mb(self) -> float | None:
+        with self._available:
+            runtimes = list(self._all)
+        peaks = [peak for runtime in runtimes if (peak := runtime.peak_memory_mb()) is not None]
+        return max(peaks) if peaks else None
 
     def start(self) -> None:
         runtime = self._new_environment(self.spec)
@@ -476,3 +509,22 @@ class FunctionPool:
             self._available.notify_all()
         for runtime in runtimes:
             runtime.stop()
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children.extend(int(child) for child in task.read_text().split())
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None

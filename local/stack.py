@@ -34,7 +34,7 @@ from local.poller import QueuePoller
 from local.provision import Provisioned, provision
 from local.runtime import FAKE_CREDENTIAL, FunctionPool, LocalUrls, function_spec
 from local.simulators import CxoneSimulator, TicketingSimulator
-from local.template import LOCAL_REGION, ROOT, QueueSource, Template, load_template
+from local.template import LOCAL_EMEA_SECRET, LOCAL_REGION, ROOT, QueueSource, Template, load_template
 
 logger = logging.getLogger("local.stack")
 
@@ -42,12 +42,20 @@ DEFAULT_PORT = 3000
 DEFAULT_STATE_DIR = ROOT / ".local"
 STATE_FILE = "stack.json"
 # Local development credentials: the CXone simulator accepts exactly these, and the stack stores
-# them in the template's credentials secret, so the functions authenticate as in production.
+# them in the template's credentials secret (the primary environment) and in the second
+# environment's own secret, so the functions authenticate as in production, each environment
+# with its own credentials.
 LOCAL_CXONE_CREDENTIALS = {
     "client_id": "local-relay-client",
     "client_secret": "local-relay-client-secret",
     "access_key_id": "local-relay-access-key",
     "access_key_secret": "local-relay-access-key-secret",
+}
+LOCAL_EMEA_CREDENTIALS = {
+    "client_id": "local-relay-emea-client",
+    "client_secret": "local-relay-emea-client-secret",
+    "access_key_id": "local-relay-emea-access-key",
+    "access_key_secret": "local-relay-emea-access-key-secret",
 }
 # Lambda waits up to MaximumBatchingWindowInSeconds to fill a batch; locally a second is enough
 # to batch a burst and keeps interactive use snappy.
@@ -91,7 +99,7 @@ class LocalStack:
         self.front_url = ""
         self.startup_seconds = 0.0
         self.provisioned: Provisioned | None = None
-        self.cxone = CxoneSimulator(credentials=LOCAL_CXONE_CREDENTIALS)
+        self.cxone = CxoneSimulator(credentials=[LOCAL_CXONE_CREDENTIALS, LOCAL_EMEA_CREDENTIALS])
         self.ticketing = TicketingSimulator(api_key=self.ticketing_api_key)
         self.environments = environments
         self.runtimes: dict[str, FunctionPool] = {}
@@ -121,6 +129,7 @@ class LocalStack:
                     # stack.json's webhook_secret: what the demo and a developer sign reports with.
                     "DeliveryWebhookSecret": json.dumps({"current": self.webhook_secret, "previous": ""}),
                 },
+                extra_secrets={LOCAL_EMEA_SECRET: json.dumps(LOCAL_EMEA_CREDENTIALS)},
             )
             self._start_simulators()
             self._start_runtimes()

@@ -26,10 +26,18 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
-# Local values for the parameters a deployment must set (they have no default in the template).
+LOCAL_STACK_NAME = "cxone-relay-local"
+# The second CXone environment keeps its credentials in a secret of its own, named as a deployment
+# must name an extra environment's secret (<stack name>/...); the local stack creates it.
+LOCAL_EMEA_SECRET = f"{LOCAL_STACK_NAME}/cxone-credentials-emea"
+# Local values for the parameters a deployment must set (they have no default in the template):
+# two CXone environments, each with its own credentials and DNC group, as opt-outs must reach both.
 LOCAL_PARAMETERS = {
     "CxoneEnvironments": json.dumps(
-        [{"name": "primary", "dfo_channel_id": "sms-channel", "dnc_group_id": "1"}]
+        [
+            {"name": "primary", "dfo_channel_id": "sms-channel", "dnc_group_id": "1"},
+            {"name": "emea", "credentials_secret_arn": LOCAL_EMEA_SECRET, "dnc_group_id": "7"},
+        ]
     ),
 }
 

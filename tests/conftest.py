@@ -15,12 +15,20 @@ from moto import mock_aws
 from cxone_relay.platform.cxone.tokens import Credentials
 from cxone_relay.platform.settings import CxoneEnvironment, CxoneSettings
 from local.provision import Provisioned, provision
+from local.template import LOCAL_EMEA_SECRET
 
 SIM_CREDENTIALS = {
     "client_id": "relay-client",
     "client_secret": "relay-secret-value-0001",
     "access_key_id": "relay-access-key",
     "access_key_secret": "relay-access-secret-value-0002",
+}
+# The second CXone environment's own credentials (its secret is LOCAL_EMEA_SECRET).
+EMEA_CREDENTIALS = {
+    "client_id": "relay-emea-client",
+    "client_secret": "relay-emea-secret-value-0003",
+    "access_key_id": "relay-emea-access-key",
+    "access_key_secret": "relay-emea-access-secret-value-0004",
 }
 TICKETING_KEY = "local-ticketing-key"
 WEBHOOK_SECRET = "test-delivery-webhook-secret-0003"
@@ -57,7 +65,7 @@ def aws() -> Iterator[None]:
 def cxone_sim() -> Iterator[Any]:
     from local.simulators import CxoneSimulator
 
-    sim = CxoneSimulator(credentials=dict(SIM_CREDENTIALS))
+    sim = CxoneSimulator(credentials=[dict(SIM_CREDENTIALS), dict(EMEA_CREDENTIALS)])
     sim.start()
     yield sim
     sim.stop()
@@ -74,7 +82,10 @@ def ticketing_sim() -> Iterator[Any]:
 
 
 def cxone_environments(sim_url: str, **overrides: Any) -> str:
-    environment = {
+    """The two CXone environments of the local stack, both on the simulator: `primary` (the DFO
+    channel, DNC group 1, the stack's credentials secret; `overrides` change it) and `emea` (DNC
+    group 7, credentials in a secret of its own)."""
+    primary = {
         "name": "primary",
         "grant_type": "password",
         "auth_url": sim_url,
@@ -82,7 +93,15 @@ def cxone_environments(sim_url: str, **overrides: Any) -> str:
         "dfo_channel_id": "sms-channel",
         "dnc_group_id": "1",
     } | overrides
-    return json.dumps([environment])
+    emea = {
+        "name": "emea",
+        "grant_type": "password",
+        "auth_url": sim_url,
+        "api_base_url": sim_url,
+        "credentials_secret_arn": LOCAL_EMEA_SECRET,
+        "dnc_group_id": "7",
+    }
+    return json.dumps([primary, emea])
 
 
 STATE_TABLE = "cxone-relay-local-StateTable"  # what provision() names the template's StateTable
@@ -111,13 +130,15 @@ def sim_credentials(environment: CxoneEnvironment) -> Credentials:
 
 @pytest.fixture
 def stack(aws: None) -> Provisioned:
-    """Every table, queue and secret of template.yaml, created in moto from the template."""
+    """Every table, queue and secret of template.yaml, created in moto from the template, and the
+    second CXone environment's secret."""
     return provision(
         secret_values={
             "CxoneCredentialsSecret": json.dumps(SIM_CREDENTIALS),
             "TicketingApiKeySecret": json.dumps({"api_key": TICKETING_KEY}),
             "DeliveryWebhookSecret": json.dumps({"current": WEBHOOK_SECRET, "previous": ""}),
-        }
+        },
+        extra_secrets={LOCAL_EMEA_SECRET: json.dumps(EMEA_CREDENTIALS)},
     )
 
 

@@ -173,7 +173,7 @@ def summarise_inbound(demo: DemoContext, scenario: list[Sent]) -> tuple[list[str
         f"  tickets upserted       {len(tickets)} in {len(ticket_calls)} batch call(s)",
         "  keyword actions        "
         + ", ".join(f"{k} {n}" for k, n in sorted(keyword_actions.items()))
-        + f"; replies sent {len(replies)}; on the opt-out queue for DNC sync {opt_outs_waiting}",
+        + f"; replies sent {len(replies)}; opt-outs still waiting for DNC sync {opt_outs_waiting}",
         "  CXone faults injected  " + ", ".join(f"HTTP {k} x{n}" for k, n in sorted(faults.items())),
         f"  in DLQ                 {len(dead)} ({dead_ids})",
         f"  audit records          {len(audit)}",

@@ -407,6 +407,11 @@ class SimulatorServer:
         """Raise ApiError to reject a non-control request. Runs after routing, under the lock."""
         return None
 
+    def describe_caller(self, request: Request) -> Json:
+        """What the request log adds about who sent a request (the CXone simulator: which
+        client's token it carried); nothing by default."""
+        return {}
+
     def error_payload(self, status: int, message: str, code: str, field: str | None) -> Json:
         """CXone's error shape; the ticketing simulator overrides it with its own."""
         return {"errors": [{"field": field, "message": message, "errorCode": code}], "uid": str(uuid.uuid4())}
@@ -480,7 +485,9 @@ class SimulatorServer:
         else:
             response = self._dispatch(request)
         if not request.path.startswith(CONTROL_PREFIX):
-            self._log.append(describe_request(request, raw_body, response.status_code))
+            self._log.append(
+                describe_request(request, raw_body, response.status_code) | self.describe_caller(request)
+            )
         return response
 
     def _dispatch(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -99,7 +99,7 @@ class CxoneSimulator(SimulatorServer):
 
     def __init__(
         self,
-        credentials: Mapping[str, str] | None = None,
+        credentials: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None,
         token_ttl_seconds: int = 3600,
         tenant_id: str = "sim-tenant",
         page_size: int = 50,
@@ -108,14 +108,24 @@ class CxoneSimulator(SimulatorServer):
         sleeper: Sleeper = time.sleep,
     ) -> None:
         super().__init__(sleeper=sleeper)
-        # A partial dict overrides only what it names, so a test can change just the secret.
-        self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
+        # Several credential sets: one per CXone environment (tenant or business unit) the relay
+        # is configured with. A partial dict overrides only what it names, so a test can change
+        # just the secret. The first set is `credentials`.
+        sets = [credentials] if credentials is None or isinstance(credentials, Mapping) else list(credentials)
+        if not sets:
+            raise InvalidInput("credentials", "credentials must name at least one credential set")
+        self.credential_sets = [{**DEFAULT_CREDENTIALS, **(given or {})} for given in sets]
+        client_ids = [accepted["client_id"] for accepted in self.credential_sets]
+        if len(set(client_ids)) != len(client_ids):
+            raise InvalidInput("credentials", "each credential set needs its own client_id")
+        self.credentials = self.credential_sets[0]
         self.token_ttl_seconds = token_ttl_seconds
         self.tenant_id = tenant_id
         self._clock = clock
         self._page_size = _positive_int(page_size, "page_size")
         # Tokens survive reset_state(): a client holding a cached token keeps working between tests.
         self._access_tokens: dict[str, float] = {}
+        self._token_clients: dict[str, str] = {}  # access token -> the client_id it was issued to
         self._refresh_tokens: set[str] = set()
         self._reset_state()
 
@@ -125,6 +135,8 @@ class CxoneSimulator(SimulatorServer):
         self._outbound: list[Json] = []
         self._statuses: list[Json] = []
         self._dnc: dict[str, set[str]] = {}
+        # (group id or None for any group, phone digits) -> [error, failures left (None: always)].
+        self._dnc_failures: dict[tuple[str | None, str], list[Any]] = {}
         self._dtmf: list[Json] = []
         self._idempotent_replies: dict[tuple[str, str, str], tuple[int, Json]] = {}
         self._contacts: list[Json] = []
@@ -158,12 +170,32 @@ class CxoneSimulator(SimulatorServer):
         with self._lock:
             revoked = len(self._access_tokens)
             self._access_tokens.clear()
+            self._token_clients.clear()
             return revoked
 
     def issue_token(self) -> str:
         """A valid access token without an HTTP round trip, for tests of code that only calls APIs."""
         with self._lock:
-            return str(self._issue_tokens(self._url or "http://127.0.0.1")["access_token"])
+            return str(self._issue_tokens(self._url or "http://127.0.0.1", self.credentials)["access_token"])
+
+    def fail_dnc_records(
+        self, phones: Iterable[str], error: str, count: int | None = None, group_id: str | None = None
+    ) -> None:
+        """Answer these numbers' DNC records (digits, as sent) with `error` in an HTTP 200, the
+        next `count` times each (every time when None), in one group or in any, as the Admin API
+        reports failed records."""
+        numbers = list(phones)
+        if not numbers or not all(isinstance(phone, str) and DNC_PHONE.fullmatch(phone) for phone in numbers):
+            raise InvalidInput("phones", "phones must be a non-empty list of 7 to 15 digits each")
+        if not isinstance(error, str) or not error:
+            raise InvalidInput("error", "error must be a non-empty string")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise InvalidInput("count", "count must be an integer >= 1")
+        if group_id is not None and (not isinstance(group_id, str) or not group_id):
+            raise InvalidInput("group_id", "group_id must be a non-empty string")
+        with self._lock:
+            for phone in numbers:
+                self._dnc_failures[(group_id, phone)] = [error, count]
 
     def load_contacts(self, contacts: Iterable[Json]) -> None:
         """Replace what GET /dfo/3.0/contacts and /messages serve."""
@@ -215,6 +247,7 @@ class CxoneSimulator(SimulatorServer):
             Rule("/_sim/contacts", methods=["POST"], endpoint=self._post_contacts),
             Rule("/_sim/page-size", methods=["POST"], endpoint=self._post_page_size),
             Rule("/_sim/agent-sessions", methods=["POST"], endpoint=self._post_agent_sessions),
+            Rule("/_sim/dnc-failures", methods=["POST"], endpoint=self._post_dnc_failures),
             Rule("/_sim/tokens/expire", methods=["POST"], endpoint=self._post_expire_tokens),
             Rule("/_sim/state", methods=["GET"], endpoint=self._get_state),
             Rule("/_sim/state", methods=["DELETE"], endpoint=self._delete_state),
@@ -233,6 +266,14 @@ class CxoneSimulator(SimulatorServer):
                 code="InvalidToken",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+
+    def describe_caller(self, request: Request) -> Json:
+        """The client a bearer token was issued to, so a test can tell which environment's
+        credentials a call used."""
+        auth = request.authorization
+        token = auth.token if auth is not None and auth.type == "bearer" else None
+        client_id = self._token_clients.get(token) if token else None
+        return {"client_id": client_id} if client_id else {}
 
     # -- discovery and OAuth -----------------------------------------------------------------
 
@@ -274,19 +315,25 @@ class CxoneSimulator(SimulatorServer):
 
     def _token(self, request: Request) -> Response:
         auth = request.authorization
-        if (
-            auth is None
-            or auth.type != "basic"
-            or auth.username != self.credentials["client_id"]
-            or auth.password != self.credentials["client_secret"]
-        ):
+        client = next(
+            (
+                accepted
+                for accepted in self.credential_sets
+                if auth is not None
+                and auth.type == "basic"
+                and auth.username == accepted["client_id"]
+                and auth.password == accepted["client_secret"]
+            ),
+            None,
+        )
+        if client is None:
             raise _oauth_error(401, "invalid_client", "client authentication failed (HTTP Basic)")
         form = request.form
         grant_type = form.get("grant_type")
         if grant_type == "password":
             if (form.get("username"), form.get("password")) != (
-                self.credentials["access_key_id"],
-                self.credentials["access_key_secret"],
+                client["access_key_id"],
+                client["access_key_secret"],
             ):
                 raise _oauth_error(400, "invalid_grant", "access key id or secret is wrong")
         elif grant_type == "refresh_token":
@@ -294,14 +341,15 @@ class CxoneSimulator(SimulatorServer):
                 raise _oauth_error(400, "invalid_grant", "refresh_token is unknown")
         elif grant_type != "client_credentials":
             raise _oauth_error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-        tokens = self._issue_tokens(request.host_url)
+        tokens = self._issue_tokens(request.host_url, client)
         return json_response(tokens, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    def _issue_tokens(self, host_url: str) -> Json:
+    def _issue_tokens(self, host_url: str, client: Mapping[str, str]) -> Json:
         now = self._clock()
         access_token = secrets.token_urlsafe(32)
         refresh_token = secrets.token_urlsafe(32)
         self._access_tokens[access_token] = now + self.token_ttl_seconds
+        self._token_clients[access_token] = client["client_id"]
         self._refresh_tokens.add(refresh_token)
         self._tokens_issued += 1
         return {
@@ -309,16 +357,16 @@ class CxoneSimulator(SimulatorServer):
             "token_type": "Bearer",
             "expires_in": self.token_ttl_seconds,
             "refresh_token": refresh_token,
-            "id_token": self._id_token(host_url.rstrip("/"), now),
+            "id_token": self._id_token(host_url.rstrip("/"), now, client),
             "issued_token_type": ISSUED_TOKEN_TYPE,
         }
 
-    def _id_token(self, issuer: str, now: float) -> str:
+    def _id_token(self, issuer: str, now: float, client: Mapping[str, str]) -> str:
         # JWT-shaped but unsigned: clients read tenantId from it and must not need a key to do so.
         claims = {
             "iss": issuer,
-            "aud": self.credentials["client_id"],
-            "sub": f"user:{self.credentials['access_key_id']}",
+            "aud": client["client_id"],
+            "sub": f"user:{client['access_key_id']}",
             "iat": int(now),
             "exp": int(now + self.token_ttl_seconds),
             "tenantId": self.tenant_id,
@@ -429,7 +477,24 @@ class CxoneSimulator(SimulatorServer):
     def _dnc_add(self, request: Request, version: str, group_id: str) -> Response:
         records = _dnc_records(request)
         group = self._dnc.setdefault(group_id, set())
-        return self._idempotent(request, lambda: (200, _apply_dnc(records, group.add)))
+        return self._idempotent(
+            request,
+            lambda: (200, _apply_dnc(records, group.add, lambda phone: self._dnc_failure(group_id, phone))),
+        )
+
+    def _dnc_failure(self, group_id: str, phone: str) -> str | None:
+        """The error an injected failure gives this number's record in this group now, if any."""
+        key = (group_id, phone) if (group_id, phone) in self._dnc_failures else (None, phone)
+        failure = self._dnc_failures.get(key)
+        if failure is None:
+            return None
+        error, left = failure
+        if left is not None:
+            if left <= 1:
+                del self._dnc_failures[key]
+            else:
+                failure[1] = left - 1
+        return str(error)
 
     def _dnc_remove(self, request: Request, version: str, group_id: str) -> Response:
         records = _dnc_records(request)
@@ -485,6 +550,14 @@ class CxoneSimulator(SimulatorServer):
         self.set_page_size(read_json_object(request).get("page_size", 0))
         return json_response({"page_size": self._page_size})
 
+    def _post_dnc_failures(self, request: Request) -> Response:
+        body = read_json_object(request)
+        phones = body.get("phones")
+        if not isinstance(phones, list):
+            raise InvalidInput("phones", "phones must be a non-empty list of 7 to 15 digits each")
+        self.fail_dnc_records(phones, body.get("error"), body.get("count"), body.get("group_id"))  # type: ignore[arg-type]
+        return json_response({"failing": len(phones)})
+
     def _post_agent_sessions(self, request: Request) -> Response:
         session_ids = read_json_object(request).get("session_ids")
         if not isinstance(session_ids, list):
@@ -534,18 +607,25 @@ def _dnc_records(request: Request) -> list[Any]:
     return records
 
 
-def _apply_dnc(records: list[Any], apply: Callable[[str], None]) -> Json:
+def _apply_dnc(
+    records: list[Any], apply: Callable[[str], None], failure: Callable[[str], str | None] = lambda _: None
+) -> Json:
     """Per-record results: a bad number fails alone and the HTTP status stays 200, as on the real API."""
-    results = [_apply_dnc_record(record, apply) for record in records]
+    results = [_apply_dnc_record(record, apply, failure) for record in records]
     error_count = sum(not result["success"] for result in results)
     return {"resultSet": {"errorCount": error_count, "recordResults": results}}
 
 
-def _apply_dnc_record(record: Any, apply: Callable[[str], None]) -> Json:
+def _apply_dnc_record(
+    record: Any, apply: Callable[[str], None], failure: Callable[[str], str | None]
+) -> Json:
     phone = record.get("phoneNumber") if isinstance(record, dict) else None
     if not isinstance(phone, str) or not DNC_PHONE.fullmatch(phone):
         error = f"Invalid phoneNumber {phone!r}: expected 7 to 15 digits"
         return {"success": False, "error": error, "formattedPhone": None}
+    injected = failure(phone)
+    if injected is not None:
+        return {"success": False, "error": injected, "formattedPhone": phone}
     apply(phone)
     return {"success": True, "error": None, "formattedPhone": phone}
 

@@ -1,6 +1,8 @@
 """Every API route, fuzzed from the published OpenAPI document (functions/openapi.json) against
 the local stack over HTTP: no 5xx, no answer the document does not describe (status, content type,
-body schema), and no answer slower than 2 s (a request that hangs is a failure even if it ends 4xx).
+body schema), and no request left hanging (one that gets no answer inside HANG_SECONDS fails, even
+if it would have ended 4xx). How fast the answers are is `make bench`'s business, not a test's: a
+loaded CI machine must not fail a correct API.
 
 Bounded: a fixed number of examples per route, generated deterministically (derandomize), so CI
 sees the same cases every run.
@@ -26,7 +28,7 @@ from local.openapi import DOCUMENT_PATH
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 EXAMPLES_PER_ROUTE = 300
-SLOWEST_ANSWER_SECONDS = 2.0
+HANG_SECONDS = 30.0
 
 schema = schemathesis.openapi.from_path(DOCUMENT_PATH)
 
@@ -40,9 +42,10 @@ schema = schemathesis.openapi.from_path(DOCUMENT_PATH)
     suppress_health_check=list(HealthCheck),
 )
 def test_every_route_answers_inside_its_document(case: Any, local_stack: dict[str, Any]) -> None:
-    response = case.call_and_validate(
+    case.call_and_validate(
         base_url=local_stack["api"],
         headers={"x-api-key": local_stack["api_key"]},
+        timeout=HANG_SECONDS,
         checks=[
             not_a_server_error,
             status_code_conformance,
@@ -50,7 +53,4 @@ def test_every_route_answers_inside_its_document(case: Any, local_stack: dict[st
             response_schema_conformance,
             negative_data_rejection,
         ],
-    )
-    assert response.elapsed < SLOWEST_ANSWER_SECONDS, (
-        f"{case.method} {case.path} took {response.elapsed:.2f}s"
     )

@@ -42,3 +42,7 @@ def test_demo_accounts_for_every_accepted_request() -> None:
     assert re.search(r"accounted for\s+5/5 recipients", output)
     assert re.search(r"CXone statuses\s+delivered, failed\n", output)
     assert "identical bytes, nothing sent again: True" in output
+    # Opt-outs from every way in, in both CXone environments, despite emea's 503s and a 429.
+    assert re.search(r"accounted for\s+9/9 numbers in every environment", output)
+    assert re.search(r"emea \d+ \(HTTP 200 x\d+, HTTP 503 x2\)", output)
+    assert re.search(r"primary \d+ \(HTTP 200 x\d+, HTTP 429 x1\)", output)

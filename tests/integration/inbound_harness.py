@@ -47,11 +47,13 @@ class InboundHarness:
         )
 
     def start_consumer(self, **cxone_environment: Any) -> None:
-        """A new consumer container, its CXone environment pointed at the simulator (fields given
-        here override the defaults; None removes one)."""
-        environment = json.loads(cxone_environments(self.cxone.url))[0] | cxone_environment
+        """A new consumer container, its CXone environments pointed at the simulator (fields given
+        here override the primary's defaults; None removes one)."""
+        primary, *others = json.loads(cxone_environments(self.cxone.url))
+        environment = primary | cxone_environment
+        environments = [{k: v for k, v in environment.items() if v is not None}, *others]
         consumer_env = self.stack.function_environment(CONSUMER_FUNCTION) | {
-            "CXONE_ENVIRONMENTS": json.dumps([{k: v for k, v in environment.items() if v is not None}]),
+            "CXONE_ENVIRONMENTS": json.dumps(environments),
             "TICKETING_BASE_URL": self.ticketing.url,
         }
         for name, value in consumer_env.items():

@@ -10,8 +10,9 @@ from botocore.exceptions import ClientError
 
 from cxone_relay.platform.data import keys
 from cxone_relay.platform.data.checkpoints import Checkpoint, CheckpointStore
-from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentStatus
-from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentState, ConsentStatus
+from cxone_relay.platform.data.dnc import DncCallLog, DncSync, DncSyncStore
+from cxone_relay.platform.data.dynamo import DynamoTable, ReadNotCompleted
 from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.redaction import PhoneHasher
 
@@ -153,3 +154,124 @@ def test_a_checkpoint_never_moves_backwards_even_over_the_right_version(table):
 
     assert same is not None and same.seen_at_position == ("a", "b")
     assert table.get(keys.checkpoint("inbox#primary")) is not None
+
+
+def test_get_many_reads_the_items_that_exist_in_batches_of_100(table):
+    for n in range(150):
+        table.put({"pk": f"p{n}", "sk": "s", "n": n})
+    dynamodb = boto3.client("dynamodb")
+    calls: list[int] = []
+
+    class Counting:
+        def batch_get_item(self, RequestItems):
+            calls.append(len(RequestItems[table.name]["Keys"]))
+            return dynamodb.batch_get_item(RequestItems=RequestItems)
+
+    counted = DynamoTable(Counting(), table.name)
+    wanted = [{"pk": f"p{n}", "sk": "s"} for n in range(0, 160)] + [{"pk": "p3", "sk": "s"}]
+
+    items = counted.get_many(wanted)
+
+    assert sorted(int(item["n"]) for item in items) == list(range(150))
+    assert calls == [100, 60]  # a key asked twice is read once
+    assert counted.get_many([]) == []
+    assert calls == [100, 60]
+
+
+def test_get_many_asks_again_for_unprocessed_keys_then_gives_up(table):
+    table.put({"pk": "a", "sk": "s"})
+
+    class Throttled:
+        def __init__(self, rounds_throttled: int) -> None:
+            self.rounds = rounds_throttled
+            self.calls = 0
+
+        def batch_get_item(self, RequestItems):
+            self.calls += 1
+            keys = RequestItems[table.name]["Keys"]
+            if self.calls <= self.rounds:
+                return {"Responses": {table.name: []}, "UnprocessedKeys": {table.name: {"Keys": keys}}}
+            return {"Responses": {table.name: [{"pk": {"S": "a"}, "sk": {"S": "s"}}]}}
+
+    sleeps: list[float] = []
+    recovers = Throttled(2)
+    assert DynamoTable(recovers, table.name, sleeper=sleeps.append).get_many([{"pk": "a", "sk": "s"}]) == [
+        {"pk": "a", "sk": "s"}
+    ]
+    assert (recovers.calls, sleeps) == (3, [0.05, 0.1])
+    with pytest.raises(ReadNotCompleted):
+        DynamoTable(Throttled(10), table.name, sleeper=sleeps.append, max_batch_rounds=3).get_many(
+            [{"pk": "a", "sk": "s"}]
+        )
+
+
+def test_the_ledger_reads_many_current_states_at_once_and_keeps_evidence_redacted(table):
+    ledger = ConsentLedger(table, PhoneHasher("k"))
+    when = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    ledger.record(ConsentChange("+14155552671", ConsentStatus.OPTED_OUT, "ivr", "call-1", when))
+    ledger.record(
+        ConsentChange(
+            "+442079460958",
+            ConsentStatus.OPTED_IN,
+            "web",
+            "req-1",
+            when,
+            evidence="form; call +44 20 7946 0958",
+        )
+    )
+
+    states = ledger.current_many(["+14155552671", "+442079460958", "+33612345678"])
+
+    assert states == {
+        "+14155552671": ConsentState(
+            ConsentStatus.OPTED_OUT, "ivr", "call-1", "2026-03-01T12:00:00.000+00:00"
+        ),
+        "+442079460958": ConsentState(
+            ConsentStatus.OPTED_IN, "web", "req-1", "2026-03-01T12:00:00.000+00:00"
+        ),
+        "+33612345678": None,
+    }
+    assert ledger.current("+442079460958") == states["+442079460958"]
+    assert ledger.current("+33612345678") is None
+    assert ledger.status("+33612345678") is None
+    [entry] = ledger.history("+442079460958")
+    assert entry.evidence == "form; call ***0958"
+    assert ledger.history("+14155552671")[0].evidence is None
+
+
+def test_dnc_sync_state_is_kept_per_number_and_environment_under_hashed_keys(table, stack):
+    hasher = PhoneHasher("k")
+    store = DncSyncStore(table, hasher)
+    applied = datetime(2026, 3, 1, 12, 0, 5, 250000, tzinfo=UTC)
+    requested = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    sync = DncSync("+14155552671", "emea", "7", applied, requested, "ivr", "call-1")
+    store.save([sync, DncSync("+14155552671", "primary", "1", applied, requested, "ivr", "call-1")])
+    store.save([])
+
+    found = store.load(["+14155552671", "+14155552671", "+442079460958"], ["primary", "emea"])
+
+    assert set(found) == {("+14155552671", "primary"), ("+14155552671", "emea")}
+    assert found[("+14155552671", "emea")] == sync
+    assert [s.environment for s in store.of_number("+14155552671")] == ["emea", "primary"]
+    assert store.of_number("+442079460958") == []
+    items = _items(stack)
+    assert {item["sk"]["S"] for item in items} == {"env#emea", "env#primary"}
+    assert {item["pk"]["S"] for item in items} == {keys.dnc_partition(hasher.fingerprint("+14155552671"))}
+    assert {item["phone_masked"]["S"] for item in items} == {"***2671"}
+    assert "4155552671" not in str(items)
+
+
+def test_the_dnc_call_log_counts_failed_answers_and_never_lowers_the_count(table, stack):
+    clock = Clock()
+    calls = DncCallLog(table, clock, ttl_seconds=100)
+
+    assert calls.answers("content", "emea") == 0
+    assert calls.record_answer("content", "emea", 1, applied=3, failed=2)
+    assert calls.answers("content", "emea") == 1
+    assert calls.answers("content", "primary") == 0  # per environment
+    assert not calls.record_answer("content", "emea", 1, applied=3, failed=2)
+    assert calls.record_answer("content", "emea", 2, applied=0, failed=1)
+    [item] = _items(stack)
+    assert item["pk"]["S"] == "dnc-call#content" and item["sk"]["S"] == "env#emea"
+    assert (item["answers"]["N"], item["applied"]["N"], item["failed"]["N"]) == ("2", "0", "1")
+    assert (item["answered_at"]["N"], item["expires_at"]["N"]) == ("1800000000", "1800000100")

@@ -73,6 +73,7 @@ def _run(script: str, env: dict[str, str]) -> dict:
     [
         ("InboundSmsApiFunction", "inbound_sms_api", "cxone_relay.workflows.inbound_sms.intake"),
         ("DtmfApiFunction", "dtmf_api", "cxone_relay.workflows.dtmf.intake"),
+        ("ConsentApiFunction", "consent_api", "cxone_relay.workflows.consent.intake"),
         ("OutboundSmsApiFunction", "outbound_sms_api", "cxone_relay.workflows.outbound_sms.intake"),
         ("DeliveryWebhookFunction", "delivery_webhook", "cxone_relay.workflows.outbound_sms.delivery"),
     ],

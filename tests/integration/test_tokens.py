@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from datetime import UTC, datetime
 
 import boto3
 import pytest
+import requests
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from cxone_relay.platform.cxone.client import CxoneGateway
 from cxone_relay.platform.cxone.models import InboundMessage
@@ -17,12 +20,20 @@ from cxone_relay.platform.cxone.tokens import (
     AccessToken,
     Credentials,
     SsmTokenCache,
+    TokenFetcher,
+    _tenant_from_id_token,
 )
 from cxone_relay.platform.data import keys
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
-from cxone_relay.platform.errors import AuthenticationError, UnauthorizedError
-from cxone_relay.platform.settings import CxoneSettings
+from cxone_relay.platform.errors import (
+    AuthenticationError,
+    PermanentUpstreamError,
+    RetryableUpstreamError,
+    UnauthorizedError,
+)
+from cxone_relay.platform.redaction import redact_text
+from cxone_relay.platform.settings import CxoneEnvironment, CxoneSettings
 from cxone_relay.platform.transport import TimeBudget
 from tests.conftest import SIM_CREDENTIALS, STATE_TABLE, TOKEN_PREFIX, cxone_settings, sim_credentials
 
@@ -586,3 +597,214 @@ def test_a_holder_that_never_delivers_is_reported_before_we_fetch_anyway(stack, 
     gateway.tokens.get(gateway.settings.primary_environment, budget())
 
     assert "token lease still held; fetching anyway" in captured_logs.getvalue()
+
+
+# What mutation testing found untested ------------------------------------------------------
+
+
+def _id_token(claims: object) -> str:
+    """A JWT as CXone sends it: base64url parts without their padding."""
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"header.{payload}.signature"
+
+
+@pytest.mark.parametrize("tenant", ["t", "tenant-1", "tenant-12", "tenant-123"])  # every padding length
+def test_the_tenant_is_read_from_an_unpadded_id_token(tenant):
+    assert _tenant_from_id_token(_id_token({"tenantId": tenant})) == tenant
+
+
+@pytest.mark.parametrize(
+    "id_token", [None, "", "no-dots-at-all", "one.dot", "a.%%%.c", _id_token(["a", "list"]), _id_token({})]
+)
+def test_an_id_token_without_a_readable_tenant_gives_none(id_token):
+    assert _tenant_from_id_token(id_token) is None
+
+
+class ScriptedHttp:
+    """Answers each request with the next body, 200, and records what was asked."""
+
+    def __init__(self, *bodies: bytes) -> None:
+        self.bodies = list(bodies)
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, url: str, budget: TimeBudget, **_: object) -> requests.Response:
+        self.calls.append((method, url))
+        response = requests.Response()
+        response.status_code, response.url = 200, url
+        response._content = self.bodies.pop(0)
+        return response
+
+
+DISCOVERY_BODY = json.dumps({"token_endpoint": "https://auth.example/token"}).encode()
+TOKEN_BODY = json.dumps({"access_token": "t-1", "expires_in": 3600}).encode()
+
+
+def _fetcher(http: ScriptedHttp) -> tuple[TokenFetcher, CxoneEnvironment]:
+    environment = settings_for("https://auth.example").primary_environment
+    return TokenFetcher(http, lambda _environment: Credentials("id", "secret", "ak", "as")), environment
+
+
+def test_discovery_is_asked_once_per_auth_server_with_a_get():
+    http = ScriptedHttp(DISCOVERY_BODY, TOKEN_BODY, TOKEN_BODY)
+    fetcher, environment = _fetcher(http)
+    fetcher.fetch(environment, budget())
+    fetcher.fetch(environment, budget())
+    assert http.calls == [
+        ("GET", environment.auth_url + "/.well-known/openid-configuration"),
+        ("POST", "https://auth.example/token"),
+        ("POST", "https://auth.example/token"),
+    ]
+
+
+def test_an_unreadable_discovery_document_is_a_passing_fault_of_the_auth_server():
+    fetcher, environment = _fetcher(ScriptedHttp(b"<html>maintenance</html>"))
+    with pytest.raises(RetryableUpstreamError) as caught:
+        fetcher.token_endpoint(environment, budget())
+    assert caught.value.service == "cxone-auth"
+    assert (
+        str(caught.value) == "cxone-auth: unreadable JSON from /.well-known/openid-configuration (HTTP 200)"
+    )
+
+
+@pytest.mark.parametrize("document", [b"{}", b'{"token_endpoint": ""}', b'["token_endpoint"]'])
+def test_a_discovery_document_without_a_token_endpoint_is_permanent(document):
+    fetcher, environment = _fetcher(ScriptedHttp(document))
+    with pytest.raises(PermanentUpstreamError) as caught:
+        fetcher.token_endpoint(environment, budget())
+    assert (caught.value.service, str(caught.value)) == (
+        "cxone-auth",
+        "cxone-auth: discovery document has no token_endpoint",
+    )
+
+
+def test_a_refresh_uses_a_replacement_held_in_memory_even_when_ssm_has_lost_it(stack, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    held = gateway.tokens.get(environment, budget())
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")  # the shared copy is gone
+    older = AccessToken("an-older-rejected-token", expires_at=held.expires_at)
+
+    assert gateway.tokens.refresh_after_unauthorized(environment, older, budget()) == held
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_a_refresh_satisfied_from_ssm_takes_no_lease_and_logs_no_fetch(stack, cxone_sim, captured_logs):
+    clock = Clock()
+    ours = new_container(cxone_sim.url, clock)
+    theirs = new_container(cxone_sim.url, clock)
+    environment = ours.settings.primary_environment
+    rejected = ours.tokens.get(environment, budget())
+    newer = theirs.tokens.refresh_after_unauthorized(environment, rejected, budget())
+    captured_logs.truncate(0)
+    captured_logs.seek(0)
+    # Someone else holds the lease now: a refresh that wrongly went for it would wait or fetch.
+    assert token_lease(clock, "other-container").acquire("primary")
+
+    assert ours.tokens.refresh_after_unauthorized(environment, rejected, budget()) == newer
+    assert "access token refused" not in captured_logs.getvalue()
+    assert len(token_requests(cxone_sim)) == 2
+
+
+class FailingRelease:
+    """A DynamoDB client whose lease release (a conditional delete) fails."""
+
+    def __init__(self, client: object, error: Exception) -> None:
+        self._client, self._error = client, error
+
+    def delete_item(self, **_: object) -> None:
+        raise self._error
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://dynamodb.example"),
+        ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "DeleteItem"),
+    ],
+    ids=["unreachable", "throttled"],
+)
+def test_a_lease_that_cannot_be_released_does_not_fail_the_token(stack, cxone_sim, error):
+    dynamodb = FailingRelease(boto3.client("dynamodb"), error)
+    gateway = new_container(cxone_sim.url, Clock(), dynamodb=dynamodb)
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())
+    assert token.value and len(token_requests(cxone_sim)) == 1
+
+
+class RefusingTokenHttp(ScriptedHttp):
+    """Discovery answers; the token request is refused with `status`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(DISCOVERY_BODY)
+        self.status = status
+
+    def request(self, method: str, url: str, budget: TimeBudget, **kwargs: object) -> requests.Response:
+        if method == "POST":
+            self.calls.append((method, url))
+            raise PermanentUpstreamError("cxone", "POST /token refused", status=self.status)
+        return super().request(method, url, budget, **kwargs)
+
+
+@pytest.mark.parametrize(("key_id", "key_secret"), [("ak", None), (None, "as"), (None, None), ("", "as")])
+def test_a_password_grant_without_both_access_key_parts_asks_nothing(key_id, key_secret):
+    http = ScriptedHttp()
+    environment = settings_for("https://auth.example").primary_environment
+    assert environment.grant_type == "password"
+    fetcher = TokenFetcher(http, lambda _environment: Credentials("id", "secret", key_id, key_secret))
+    with pytest.raises(AuthenticationError) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, str(caught.value)) == (
+        "cxone-auth",
+        "cxone-auth: password grant needs access_key_id and secret",
+    )
+    assert http.calls == []
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_refused_token_request_is_an_authentication_error_naming_the_environment(status):
+    fetcher, environment = _fetcher(RefusingTokenHttp(status))
+    with pytest.raises(AuthenticationError) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, caught.value.status) == ("cxone-auth", status)
+    assert str(caught.value) == f"cxone-auth: token request refused for environment primary (HTTP {status})"
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (b"<html>", RetryableUpstreamError, "cxone-auth: unreadable JSON from /token (HTTP 200)"),
+        (b'{"token_type": "bearer"}', AuthenticationError, "cxone-auth: token response has no access_token"),
+        (b'{"access_token": ""}', AuthenticationError, "cxone-auth: token response has no access_token"),
+        (b'["access_token"]', AuthenticationError, "cxone-auth: token response has no access_token"),
+    ],
+)
+def test_a_token_response_without_a_token_is_refused_by_name(body, error, message):
+    fetcher, environment = _fetcher(ScriptedHttp(DISCOVERY_BODY, body))
+    with pytest.raises(error) as caught:
+        fetcher.fetch(environment, budget())
+    assert (caught.value.service, str(caught.value)) == ("cxone-auth", message)
+
+
+def test_every_token_in_a_token_response_is_scrubbed_from_logs_from_then_on():
+    tokens = {
+        "access_token": "access-3f9a1c77",
+        "refresh_token": "refresh-8e21b0d4",
+        "id_token": _id_token({"tenantId": "tenant-1", "sub": "agent-42"}),
+    }
+    fetcher, environment = _fetcher(ScriptedHttp(DISCOVERY_BODY, json.dumps(tokens).encode()))
+    fetcher.fetch(environment, budget())
+    scrubbed = redact_text(" ".join(tokens.values()))
+    assert not any(value in scrubbed for value in tokens.values())
+
+
+@pytest.mark.parametrize(("answer", "lifetime"), [({}, 3600.0), ({"expires_in": 120}, 120.0)])
+def test_a_token_expires_when_cxone_says_or_after_an_hour(answer, lifetime):
+    body = json.dumps({"access_token": "access-5d2e", **answer}).encode()
+    http = ScriptedHttp(DISCOVERY_BODY, body)
+    environment = settings_for("https://auth.example").primary_environment
+    fetcher = TokenFetcher(
+        http, lambda _environment: Credentials("id", "secret", "ak", "as"), clock=lambda: 1000.0
+    )
+    assert fetcher.fetch(environment, budget()).expires_at == 1000.0 + lifetime

@@ -108,3 +108,17 @@ def test_phone_hasher_is_keyed_and_stable():
     assert one.fingerprint("+14155552671") != other.fingerprint("+14155552671")
     assert "4155552671" not in one.fingerprint("+14155552671")
     assert mask_phone("+14155552671") == "***2671"
+
+
+@pytest.mark.parametrize(
+    "uuid",
+    [
+        "76956397-6176-4d78-8e57-be06eee1267b",
+        "12345678-1234-4234-9234-123456789012",
+        "41555526-7141-4155-8526-714155552671",
+    ],
+)
+def test_uuids_are_never_mistaken_for_numbers(uuid):
+    text = f"sqs message {uuid} failed; reply to +14155552671"
+    assert redact_text(text) == f"sqs message {uuid} failed; reply to ***2671"
+    assert redact({"sqs_message_id": uuid}) == {"sqs_message_id": uuid}

@@ -57,3 +57,44 @@ def test_malformed_variable_is_named(name, value):
 
 def test_empty_variable_means_default():
     assert CoreSettings.from_env(CORE | {"AUDIT_RETENTION_DAYS": ""}).audit_retention_days == 400
+
+
+OPT_OUT = CXONE | {
+    "DEAD_LETTER_QUEUE_URL": "https://sqs/dlq",
+    "CXONE_ENVIRONMENTS": json.dumps(
+        [{"name": "primary", "dnc_group_id": "1"}, {"name": "emea", "dnc_group_id": "7"}]
+    ),
+}
+
+
+def test_the_opt_out_consumer_reads_its_dnc_error_phrases():
+    from cxone_relay.workflows.consent.rules import ErrorRules
+    from cxone_relay.workflows.consent.settings import OptOutConsumerSettings
+
+    assert OptOutConsumerSettings.from_env(OPT_OUT).error_rules() == ErrorRules()
+    custom = OptOutConsumerSettings.from_env(
+        OPT_OUT
+        | {"DNC_ALREADY_LISTED_ERRORS": '["Bereits vorhanden"]', "DNC_PERMANENT_ERRORS": '["Ungültig"]'}
+    )
+    assert custom.error_rules() == ErrorRules(("bereits vorhanden",), ("ungültig",))
+
+
+@pytest.mark.parametrize(
+    ("environments", "problem"),
+    [
+        ([{"name": "primary", "dnc_group_id": "1"}, {"name": "emea"}], "emea has no dnc_group_id"),
+        ([{"name": "primary", "dnc_group_id": "1"}, {"name": "primary", "dnc_group_id": "7"}], "unique"),
+    ],
+)
+def test_the_opt_out_consumer_fails_fast_without_a_dnc_group_everywhere(environments, problem):
+    from cxone_relay.workflows.consent.settings import OptOutConsumerSettings
+
+    with pytest.raises(ConfigurationError, match=problem):
+        OptOutConsumerSettings.from_env(OPT_OUT | {"CXONE_ENVIRONMENTS": json.dumps(environments)})
+
+
+def test_the_consent_api_needs_its_queue():
+    from cxone_relay.workflows.consent.settings import ConsentApiSettings
+
+    with pytest.raises(ConfigurationError, match="OPT_OUT_QUEUE_URL"):
+        ConsentApiSettings.from_env(CORE)

@@ -607,6 +607,98 @@ def test_dnc_honours_idempotency_key(cxone: CxoneSimulator, api: CxoneClient) ->
     assert cxone.state()["dnc"] == {"group-7": []}  # the replay did not add the number again
 
 
+def test_dnc_records_can_be_made_to_fail_per_group_a_number_of_times(
+    cxone: CxoneSimulator, api: CxoneClient
+) -> None:
+    other = "/inContactAPI/services/v32.0/dnc-groups/group-1/records"
+    cxone.fail_dnc_records(["15551234567"], "Record locked", count=2, group_id="group-7")
+
+    first = api("POST", DNC_PATH, json=dnc_body("15551234567", "15557654321")).json()["resultSet"]
+    elsewhere = api("POST", other, json=dnc_body("15551234567")).json()["resultSet"]
+    second = api("POST", DNC_PATH, json=dnc_body("15551234567")).json()["resultSet"]
+    third = api("POST", DNC_PATH, json=dnc_body("15551234567")).json()["resultSet"]
+
+    assert first == {
+        "errorCount": 1,
+        "recordResults": [
+            {"success": False, "error": "Record locked", "formattedPhone": "15551234567"},
+            {"success": True, "error": None, "formattedPhone": "15557654321"},
+        ],
+    }
+    assert elsewhere["errorCount"] == 0  # another group is not affected
+    assert second["errorCount"] == 1 and third["errorCount"] == 0
+    assert cxone.state()["dnc"] == {"group-7": ["15551234567", "15557654321"], "group-1": ["15551234567"]}
+
+
+def test_dnc_failures_without_a_group_or_count_apply_everywhere_every_time(
+    cxone: CxoneSimulator, api: CxoneClient
+) -> None:
+    sim_call(
+        cxone, "POST", "/_sim/dnc-failures", json={"phones": ["15551234567"], "error": "Invalid phoneNumber"}
+    )
+
+    for _ in range(3):
+        assert api("POST", DNC_PATH, json=dnc_body("15551234567")).json()["resultSet"]["errorCount"] == 1
+    assert cxone.state()["dnc"] == {"group-7": []}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"phones": [], "error": "x"}, "phones"),
+        ({"phones": ["+15551234567"], "error": "x"}, "phones"),
+        ({"phones": "15551234567", "error": "x"}, "phones"),
+        ({"phones": ["15551234567"], "error": ""}, "error"),
+        ({"phones": ["15551234567"], "error": "x", "count": 0}, "count"),
+        ({"phones": ["15551234567"], "error": "x", "group_id": ""}, "group_id"),
+    ],
+)
+def test_dnc_failure_specs_are_validated(cxone: CxoneSimulator, spec: dict[str, Any], field: str) -> None:
+    response = sim_call(cxone, "POST", "/_sim/dnc-failures", json=spec)
+    assert response.status_code == 400
+    assert first_error(response)["field"] == field
+
+
+def test_several_credential_sets_each_get_tokens_and_their_calls_are_logged_by_client() -> None:
+    emea = {
+        "client_id": "emea-client",
+        "client_secret": "emea-secret",
+        "access_key_id": "emea-key",
+        "access_key_secret": "emea-key-secret",
+    }
+    with CxoneSimulator(credentials=[{}, emea]) as sim:
+        primary_token = fetch_token(sim).json()["access_token"]
+        emea_token = fetch_token(
+            sim, auth=("emea-client", "emea-secret"), username="emea-key", password="emea-key-secret"
+        ).json()["access_token"]
+        crossed = fetch_token(sim, auth=("emea-client", "emea-secret"))  # primary's access key
+        for token in (primary_token, emea_token):
+            sim_call(
+                sim,
+                "POST",
+                DNC_PATH,
+                json=dnc_body("15551234567"),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        assert crossed.status_code == 400 and crossed.json()["error"] == "invalid_grant"
+        assert [call["client_id"] for call in sim.requests(path_prefix=DNC_PATH)] == [
+            "relay-client",
+            "emea-client",
+        ]
+        assert "client_id" not in sim.requests(path_prefix="/auth/token")[0]
+        assert sim.credentials["client_id"] == "relay-client"
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [[], [{"client_id": "same"}, {"client_id": "same"}]],
+)
+def test_credential_sets_must_be_given_and_tell_clients_apart(sets: list[dict[str, str]]) -> None:
+    with pytest.raises(ValueError, match="credential"):
+        CxoneSimulator(credentials=sets)
+
+
 @pytest.mark.parametrize("version", ["latest", "32.0", "v32"])
 def test_admin_api_path_needs_a_version(api: CxoneClient, version: str) -> None:
     response = api("POST", f"/inContactAPI/services/{version}/dnc-groups/group-7/records", json=dnc_body())

@@ -191,3 +191,73 @@ def test_the_outbound_consumer_is_capped_for_cxones_send_limit():
     event = RESOURCES["OutboundSmsConsumerFunction"]["Properties"]["Events"]["OutboundSmsBatch"]["Properties"]
     assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "OutboundMaxConcurrency"}
     assert source.maximum_concurrency == 5
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in function["Policies"] if "Statement" in p for s in p["Statement"]]
+
+
+def test_the_consent_api_serves_its_three_routes_with_an_api_key_and_least_privilege():
+    function = RESOURCES["ConsentApiFunction"]["Properties"]
+    routes = sorted(
+        (r.method, r.path, r.api_key_required)
+        for r in TEMPLATE.api_routes()
+        if r.function_id == "ConsentApiFunction"
+    )
+    assert routes == [
+        ("GET", "/consent/{phone}", True),
+        ("POST", "/opt-in", True),
+        ("POST", "/opt-out", True),
+    ]
+    assert function["Environment"]["Variables"] == {
+        "POWERTOOLS_SERVICE_NAME": "ConsentApi",
+        "OPT_OUT_QUEUE_URL": {"Ref": "OptOutQueue"},
+    }
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "ConsentApiLogGroup"}
+    state = next(s for s in _statements(function) if s["Sid"] == "ConsentLedger")
+    assert state["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    audit = next(s for s in _statements(function) if s["Sid"] == "AuditAppendOnly")
+    assert audit["Action"] == ["dynamodb:PutItem", "dynamodb:BatchWriteItem"]
+    # It never calls CXone: no token, no credentials, no idempotency table.
+    policies = _text(function["Policies"])
+    assert (
+        "CxoneCredentialsSecret" not in policies
+        and "ssm:" not in policies
+        and "IdempotencyTable" not in policies
+    )
+    assert all(s["Resource"] != "*" for s in _statements(function))
+    for alarm in ("ConsentApiErrorsAlarm", "ConsentApiThrottlesAlarm"):
+        assert RESOURCES[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+
+
+def test_the_opt_out_consumer_reads_batches_of_100_in_10_seconds_and_calls_cxone_with_least_privilege():
+    [source] = [s for s in TEMPLATE.queue_sources() if s.function_id == "OptOutConsumerFunction"]
+    assert (source.queue_id, source.batch_size, source.batching_window_seconds) == ("OptOutQueue", 100, 10)
+    assert source.report_batch_item_failures
+    function = RESOURCES["OptOutConsumerFunction"]["Properties"]
+    [event] = function["Events"].values()
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ConsumerMaxConcurrency"}}
+    variables = function["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "OptOutConsumer"
+    assert variables["CXONE_ENVIRONMENTS"] == {"Ref": "CxoneEnvironments"}
+    assert "OPT_OUT_QUEUE_URL" not in variables and "TICKETING_BASE_URL" not in variables
+    state = next(s for s in _statements(function) if s["Sid"] == "ConsentAndDncState")
+    assert sorted(state["Action"]) == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    ]
+    assert all(s["Resource"] != "*" for s in _statements(function))
+    for alarm in (
+        "OptOutConsumerErrorsAlarm",
+        "OptOutConsumerThrottlesAlarm",
+        "OptOutConsumerCxoneFailuresAlarm",
+    ):
+        assert RESOURCES[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+    lag = RESOURCES["DncSyncLagAlarm"]["Properties"]
+    assert (lag["MetricName"], lag["Threshold"]) == ("DncSyncLag", {"Ref": "DncMaxLagSeconds"})
+    assert lag["Dimensions"][0] == {"Name": "service", "Value": "OptOutConsumer"}
+    settings = TEMPLATE.body["Mappings"]["QueueSettings"]["OptOut"]
+    assert int(settings["BacklogSeconds"]) <= 900  # an opt-out waiting a quarter of an hour is an incident

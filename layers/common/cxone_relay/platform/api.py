@@ -91,9 +91,31 @@ def documented_responses(
     return dict(sorted(responses.items()))
 
 
+def route_docs(
+    model: type[BaseModel],
+    summary: str,
+    answer: str,
+    errors: dict[int, str],
+    success: int = 202,
+    tag: str = "",
+) -> dict[str, Any]:
+    """A route decorator's documentation keywords (summary, tags, responses), so a handler with
+    several routes stays a screenful: `@app.post(path, **route_docs(...))`."""
+    return {
+        "summary": summary,
+        "tags": [tag] if tag else None,
+        "responses": documented_responses(model, answer, errors, status=success),
+    }
+
+
 def accepted(body: BaseModel) -> Response:
     """202: the request is queued (the work happens in the workflow's consumer)."""
     return json_response(202, body.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def ok(body: BaseModel) -> Response:
+    """200: the request is done (a read, or a change recorded before answering)."""
+    return json_response(200, body.model_dump(mode="json"))
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:
@@ -123,6 +145,8 @@ Authenticator = Callable[[bytes, Mapping[str, str]], None]
 MAX_BODY_BYTES = 64 * 1024
 # Our bodies are flat objects; deep nesting only costs parsing and validation time.
 MAX_JSON_DEPTH = 32
+# Methods whose requests carry no body: a GET is answered from its path and query alone.
+BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 
 
 class BodyRefused(Exception):
@@ -230,6 +254,9 @@ class JsonRestResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         self.request_body = None
+        if str(event.get("httpMethod", "")).upper() in BODYLESS_METHODS:
+            # Whatever body a client sent with a GET is not read (API Gateway passes it on).
+            return super().resolve(dict(event) | {"body": None, "isBase64Encoded": False}, context)
         try:
             raw = read_body(event, self._max_body_bytes)
             if self._authenticate is not None:
@@ -323,6 +350,12 @@ def build_resolver(
             body={"error": "in_progress", "message": "this id is being processed; retry shortly"},
             headers={"Retry-After": "1"},
         )
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response:
+        # API Gateway routes only this function's paths here; a path parameter holding characters
+        # the resolver's routes cannot match (a "#", an emoji) ends here.
+        return json_response(404, {"error": "not_found", "message": "no such resource"})
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -25,6 +25,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Bare digit runs long enough to be a subscriber number (CXone DNC records are digits only).
 _BARE_DIGITS = re.compile(r"(?<![\w.])\d{10,15}(?!\w|\.\d)")
 _ARN_BEFORE_ACCOUNT = re.compile(r"arn:[\w-]+:[\w-]+:[\w-]*:$")
+_UUID = re.compile(
+    r"(?<![0-9A-Fa-f])([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(?![0-9A-Fa-f])"
+)
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/=]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -72,6 +75,13 @@ def _grouped(match: re.Match[str]) -> str:
 
 
 def mask_phone_numbers(text: str) -> str:
+    # UUIDs (request, message and correlation ids) are never numbers, but their digit groups can
+    # look like one ("76956397-6176-..."): they are set aside, whole, and the rest is masked.
+    parts = _UUID.split(text)
+    return "".join(part if index % 2 else _mask_numbers(part) for index, part in enumerate(parts))
+
+
+def _mask_numbers(text: str) -> str:
     text = _INTERNATIONAL.sub(_last_four, text)
     text = _NATIONAL.sub(_last_four, text)
     text = _GROUPED.sub(_grouped, text)

@@ -42,7 +42,7 @@ class TimeBudget:
     def __init__(
         self,
         remaining_seconds: Callable[[], float],
-        reserve_seconds: float = 2.0,
+        reserve_seconds: float,
     ) -> None:
         self._remaining = remaining_seconds
         self.reserve_seconds = reserve_seconds

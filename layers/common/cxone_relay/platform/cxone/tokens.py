@@ -107,7 +107,8 @@ def _tenant_from_id_token(id_token: str | None) -> str | None:
         return None
     payload = id_token.split(".")[1]
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        # JWTs drop base64's padding; two "=" are the most any part needs, and excess is ignored.
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     except (ValueError, TypeError):
         return None
     tenant = claims.get("tenantId") if isinstance(claims, dict) else None

@@ -3,8 +3,9 @@
 Items go in and come out as plain Python (str, int, Decimal, bool, lists, dicts); floats are
 stored as Decimal. A conditional write that DynamoDB refuses is a result (`False`), not an
 exception, because for our callers it is an answer ("already recorded", "someone else holds the
-lease"), never a fault. Batched writes retry what DynamoDB left unprocessed, with backoff, and
-raise if some items still did not land, so the caller's record is retried rather than lost.
+lease"), never a fault. Batched writes and reads retry what DynamoDB left unprocessed, with
+backoff, and raise if some still did not complete, so the caller's record is retried rather than
+lost (or decided on half the facts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 BATCH_LIMIT = 25  # BatchWriteItem's limit
+BATCH_GET_LIMIT = 100  # BatchGetItem's limit
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -26,6 +28,10 @@ Item = dict[str, Any]
 
 class WriteNotCompleted(RuntimeError):
     """DynamoDB kept some items unprocessed after every retry."""
+
+
+class ReadNotCompleted(RuntimeError):
+    """DynamoDB kept some keys unprocessed after every retry."""
 
 
 def is_condition_failure(error: ClientError) -> bool:
@@ -124,6 +130,33 @@ class DynamoTable:
             "Item"
         )
         return from_dynamo(item) if item else None
+
+    def get_many(self, keys: Sequence[Mapping[str, Any]]) -> list[Item]:
+        """The items that exist among `keys` (strongly consistent), in no particular order;
+        100 keys per BatchGetItem call, a key asked twice read once."""
+        unique = list({tuple(sorted(key.items())): key for key in keys}.values())
+        items: list[Item] = []
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            items.extend(
+                self._read_batch([to_dynamo(key) for key in unique[start : start + BATCH_GET_LIMIT]])
+            )
+        return items
+
+    def _read_batch(self, keys: list[dict[str, Any]]) -> list[Item]:
+        items: list[Item] = []
+        pending = keys
+        for round_number in range(self._max_batch_rounds):
+            response = self._dynamodb.batch_get_item(
+                RequestItems={self.name: {"Keys": pending, "ConsistentRead": True}}
+            )
+            items.extend(from_dynamo(item) for item in response.get("Responses", {}).get(self.name, []))
+            pending = response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+            if not pending:
+                return items
+            self._sleep(min(2.0, 0.05 * (2**round_number)))
+        raise ReadNotCompleted(
+            f"{len(pending)} keys of {self.name} still unprocessed after {self._max_batch_rounds} rounds"
+        )
 
     def query_prefix(self, pk: str, sk_prefix: str) -> list[Item]:
         """Every item of one partition whose sort key starts with `sk_prefix` (all of them for ""),

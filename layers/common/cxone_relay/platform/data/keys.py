@@ -11,9 +11,15 @@ a phone number: numbers appear only as a keyed hash (redaction.PhoneHasher).
 | checkpoint        | checkpoint#<name>          | checkpoint                 |
 | message status    | message#<message id>       | status                     |
 | held message      | held#<minute it is due>    | <message id>               |
+| DNC sync          | dnc#<phone hash>           | env#<environment>          |
+| DNC call          | dnc-call#<content key>     | env#<environment>          |
 
 Held messages are filed under the UTC minute they may go (YYYY-MM-DDTHH:MM), so the release
 sweep reads one partition per minute, in order, and never scans.
+
+A DNC sync item says a number is in one CXone environment's DNC group (and since when); a DNC
+call item counts the answers with failed records one call's content has had in one environment.
+The content key is a digest of keyed phone hashes, so it holds no number either.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ LEASE = "lease"
 CHECKPOINT = "checkpoint"
 MESSAGE_STATUS = "status"
 HELD_PREFIX = "held#"
+DNC_ENVIRONMENT_PREFIX = "env#"
 
 
 def consent_partition(phone_hash: str) -> str:
@@ -58,3 +65,15 @@ def held_partition(minute: str) -> str:
 
 def held_message(minute: str, message_id: str) -> Key:
     return {"pk": held_partition(minute), "sk": message_id}
+
+
+def dnc_partition(phone_hash: str) -> str:
+    return f"dnc#{phone_hash}"
+
+
+def dnc_sync(phone_hash: str, environment: str) -> Key:
+    return {"pk": dnc_partition(phone_hash), "sk": f"{DNC_ENVIRONMENT_PREFIX}{environment}"}
+
+
+def dnc_call(content_key: str, environment: str) -> Key:
+    return {"pk": f"dnc-call#{content_key}", "sk": f"{DNC_ENVIRONMENT_PREFIX}{environment}"}
