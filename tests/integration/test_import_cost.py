@@ -31,7 +31,9 @@ print(json.dumps({{"seconds": elapsed, "modules": sorted(sys.modules)}}))
 """
 # Language models, sentiment, numerics; and the machinery only consumers use (the CXone client
 # and its HTTP stack, the batch processor): an API handler validates and queues, nothing more.
+# The X-Ray SDK loads on the first sampled invocation, not at import (observability.py).
 NOT_IN_AN_API_HANDLER = (
+    "aws_xray_sdk",
     "lingua",
     "vaderSentiment",
     "numpy",

@@ -261,3 +261,23 @@ def test_the_opt_out_consumer_reads_batches_of_100_in_10_seconds_and_calls_cxone
     assert lag["Dimensions"][0] == {"Name": "service", "Value": "OptOutConsumer"}
     settings = TEMPLATE.body["Mappings"]["QueueSettings"]["OptOut"]
     assert int(settings["BacklogSeconds"]) <= 900  # an opt-out waiting a quarter of an hour is an incident
+
+
+def test_api_requests_are_sampled_by_the_stage_rule_and_the_api_functions_follow_it():
+    api_functions = {route.function_id for route in TEMPLATE.api_routes()}
+    assert api_functions
+    functions = [lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+    globals_tracing = TEMPLATE.body["Globals"]["Function"]["Tracing"]
+    for function_id in functions:
+        tracing = RESOURCES[function_id]["Properties"].get("Tracing", globals_tracing)
+        # An API function traces what API Gateway sampled; the rest sample with Lambda's own rule.
+        assert tracing == ("PassThrough" if function_id in api_functions else "Active"), function_id
+    assert RESOURCES["RelayApi"]["Properties"]["TracingEnabled"] is True
+    rule = RESOURCES["ApiSamplingRule"]["Properties"]["SamplingRule"]
+    assert "${RelayApi}/stages/${Stage}" in _text(rule["ResourceARN"])
+    parameters = TEMPLATE.body["Parameters"]
+    assert rule["ReservoirSize"] == {"Ref": "ApiTraceReservoir"}
+    assert rule["FixedRate"] == {"Ref": "ApiTraceRate"}
+    # No reservoir by default: a reservoir of 1 a second would trace nearly every request at 1M a month.
+    assert parameters["ApiTraceReservoir"]["Default"] == 0
+    assert 0 < parameters["ApiTraceRate"]["Default"] <= 0.05
