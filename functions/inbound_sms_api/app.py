@@ -41,5 +41,4 @@ def receive_inbound_sms(message: Annotated[InboundSmsRequest, Body()]) -> Respon
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    intake.register(context)
     return app.resolve(event, context)

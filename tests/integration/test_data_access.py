@@ -53,6 +53,17 @@ def test_floats_are_stored_as_numbers_and_read_back(table):
     assert item is not None and float(item["ratio"]) == 0.25 and float(item["nested"]["x"][0]) == 1.5
 
 
+def test_a_query_reads_one_partition_and_keeps_the_items_matching_every_attribute(table):
+    table.put({"pk": "p", "sk": "1", "action": "queued", "outcome": "accepted"})
+    table.put({"pk": "p", "sk": "2", "action": "rejected", "outcome": "rejected"})
+    table.put({"pk": "p", "sk": "3", "action": "queued", "outcome": "other"})
+    table.put({"pk": "q", "sk": "1", "action": "queued", "outcome": "accepted"})
+
+    assert [i["sk"] for i in table.query("p", where={"action": "queued"})] == ["1", "3"]
+    assert [i["sk"] for i in table.query("p", where={"action": "queued", "outcome": "accepted"})] == ["1"]
+    assert table.query("none", where={"action": "queued"}) == []
+
+
 def test_a_lease_is_exclusive_until_released_or_lapsed(table):
     clock = Clock()
     ours = Lease(table, "inbox", 10.0, clock, holder="a")

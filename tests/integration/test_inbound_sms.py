@@ -190,40 +190,82 @@ def test_a_repeated_id_is_queued_once_and_answered_alike(inbound):
     assert [r["action"] for r in inbound.audit("msg-dup")] == ["queued"]
 
 
-def test_a_reused_id_with_different_text_is_409(inbound):
+@pytest.mark.parametrize(
+    "change",
+    [{"body": "a different text"}, {"from": "+14155552672"}, {"to": "+14155550101"}],
+    ids=["text", "sender", "recipient"],
+)
+def test_a_reused_id_with_a_different_message_is_409(inbound, change):
     inbound.post(sms("msg-dup", "first text about my invoice"))
-    status, body = inbound.post(sms("msg-dup", "a different text"))
+    status, body = inbound.post(sms("msg-dup", "first text about my invoice") | change)
     assert (status, body["error"]) == (409, "conflict")
     assert inbound.depth("InboundSmsQueue") == 1
+    # The record tells the two apart by a keyed hash: it holds neither text nor number.
+    [queued] = inbound.audit("msg-dup")
+    assert "invoice" not in json.dumps(queued, default=str)
+    assert "4155552671" not in json.dumps(queued, default=str)
 
 
-def test_a_retry_while_the_first_attempt_is_in_flight_gets_503_with_retry_after(inbound, monkeypatch):
+def test_a_retry_racing_the_first_attempt_is_answered_alike_and_has_one_effect(inbound, monkeypatch):
+    # The second attempt arrives while the first is queueing, before its "queued" record exists:
+    # both queue the message (SQS delivers at least once anyway), and the consumer's idempotency
+    # turns the two queue messages into one CXone store and one ticket.
     publish, entered, release = QueuePublisher.publish, threading.Event(), threading.Event()
+    calls: list[int] = []
 
-    def slow_publish(*args, **kwargs):
-        entered.set()
-        release.wait(timeout=10)
+    def first_publish_waits(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            entered.set()
+            release.wait(timeout=10)
         return publish(*args, **kwargs)
 
-    monkeypatch.setattr(QueuePublisher, "publish", slow_publish)
+    monkeypatch.setattr(QueuePublisher, "publish", first_publish_waits)
     message = sms("msg-race")
     first: list[tuple[int, dict]] = []
     worker = threading.Thread(target=lambda: first.append(inbound.post(message)))
     worker.start()
     assert entered.wait(timeout=10)
 
-    response = inbound.invoke_api(message)
+    second = inbound.post(message)
     release.set()
     worker.join(timeout=10)
 
-    assert response["statusCode"] == 503, response["body"]
-    assert (
-        response["multiValueHeaders"].get("Retry-After") == ["1"]
-        or response["headers"].get("Retry-After") == "1"
+    assert first == [second] == [(202, {"status": "queued", "id": "msg-race"})]
+    assert inbound.depth("InboundSmsQueue") == 2
+    results = inbound.drain()
+    assert sum(r.succeeded for r in results) == 2 and sum(r.failed for r in results) == 0
+    assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-race"]
+    assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
+    assert [t["external_id"] for t in inbound.ticketing.tickets()] == ["msg-race"]
+    actions = [action for action, _ in inbound.audit_actions("msg-race")]
+    assert (actions.count("queued"), actions.count("cxone_stored")) == (2, 1)
+
+
+def test_a_repeated_id_is_answered_from_its_record_after_the_message_is_processed(inbound):
+    assert inbound.post(sms("msg-later", "STOP", opt_in=False)) == (
+        202,
+        {"status": "queued", "id": "msg-later", "keyword": "opt_out"},
     )
-    assert json.loads(response["body"])["error"] == "in_progress"
-    assert first == [(202, {"status": "queued", "id": "msg-race"})]
+    inbound.drain()
+
+    assert inbound.post(sms("msg-later", "STOP", opt_in=False)) == (
+        202,
+        {"status": "queued", "id": "msg-later", "keyword": "opt_out"},
+    )
+    assert inbound.depth("InboundSmsQueue") == 0
+    assert len(inbound.replies()) == 1
+
+
+def test_an_id_refused_before_is_accepted_when_it_comes_back_with_consent(inbound):
+    assert inbound.post(sms("msg-again", "What time do you open?", opt_in=False))[0] == 422
+
+    assert inbound.post(sms("msg-again", "What time do you open?")) == (
+        202,
+        {"status": "queued", "id": "msg-again"},
+    )
     assert inbound.depth("InboundSmsQueue") == 1
+    assert [action for action, _ in inbound.audit_actions("msg-again")] == ["rejected", "queued"]
 
 
 def test_a_redelivered_message_is_processed_once(inbound):

@@ -110,6 +110,15 @@ def test_phone_hasher_is_keyed_and_stable():
     assert mask_phone("+14155552671") == "***2671"
 
 
+def test_a_digest_is_keyed_and_keeps_its_parts_apart():
+    one, other = PhoneHasher("key-one"), PhoneHasher("key-two")
+    parts = ("+14155552671", "+14155550100", "Hi there")
+    assert one.digest(*parts) == one.digest(*parts)
+    assert one.digest(*parts) != other.digest(*parts)
+    assert one.digest("ab", "c") != one.digest("a", "bc")
+    assert "4155552671" not in one.digest(*parts) and len(one.digest(*parts)) == 32
+
+
 @pytest.mark.parametrize(
     "uuid",
     [

@@ -1,11 +1,12 @@
 """What every API handler shares: one error shape, and the mapping of failures to statuses.
 
 This is the only module of the layer that knows HTTP. Workflow code raises domain errors
-(errors.InvalidFields, errors.Refused); here they become statuses: malformed JSON is 400, a field
-that fails validation is 422 naming the field, a request refused by a business rule is 422 with
-its reason, and anything unexpected is 503 (not accepted, try again), never a 500 that leaves the
-caller guessing whether it was queued. A route without an API key authenticates its requests
-itself (a signature over the raw body): a request that fails is 401 before its body is read.
+(errors.InvalidFields, errors.Refused, errors.Conflict); here they become statuses: malformed JSON
+is 400, a field that fails validation is 422 naming the field, a request refused by a business
+rule is 422 with its reason, one that contradicts an accepted request is 409, and anything
+unexpected is 503 (not accepted, try again), never a 500 that leaves the caller guessing whether
+it was queued. A route without an API key authenticates its requests itself (a signature over
+the raw body): a request that fails is 401 before its body is read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel
 
-from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest, Refused, Unauthenticated
+from cxone_relay.platform.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidFields,
+    InvalidRequest,
+    Refused,
+    Unauthenticated,
+)
 from cxone_relay.platform.observability import logger
 
 
@@ -350,6 +358,10 @@ def build_resolver(
             body={"error": "in_progress", "message": "this id is being processed; retry shortly"},
             headers={"Retry-After": "1"},
         )
+
+    @app.exception_handler(Conflict)
+    def _conflict(error: Conflict) -> Response:
+        return json_response(409, {"error": "conflict", "message": str(error)})
 
     @app.not_found
     def _no_route(_: Exception) -> Response:

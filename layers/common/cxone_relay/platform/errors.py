@@ -99,6 +99,10 @@ class Unauthenticated(Exception):
     Its message says why, for the logs; the caller learns only that it was refused."""
 
 
+class Conflict(Exception):
+    """A request that contradicts one already accepted (an id reused for different content)."""
+
+
 @dataclass(frozen=True)
 class InvalidRequest:
     """A request refused before any workflow logic ran (malformed JSON, invalid fields), as told

@@ -37,6 +37,9 @@ class AuditEvent:
     phone: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
+    # A keyed hash of what the subject was (PhoneHasher.digest), so a later request under the
+    # same id can be told apart from a retry without the record holding its content.
+    content_hash: str | None = None
 
 
 class AuditTrail:
@@ -76,6 +79,8 @@ class AuditTrail:
             item["details"] = redact(event.details)
         if event.correlation_id:
             item["correlation_id"] = event.correlation_id
+        if event.content_hash:
+            item["content_hash"] = event.content_hash
         return item
 
     def put(self, item: Item) -> None:
@@ -87,6 +92,10 @@ class AuditTrail:
         item = self.to_item(event)
         self.put(item)
         return item
+
+    def recorded(self, workflow: str, subject: str, action: str) -> list[Item]:
+        """The records of one subject with this action (a consistent read of its partition)."""
+        return self._table.query(f"{workflow}#{subject}", where={"action": action})
 
     def record_many(self, events: Iterable[AuditEvent]) -> list[Item]:
         items = [self.to_item(event) for event in events]

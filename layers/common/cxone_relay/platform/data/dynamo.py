@@ -161,14 +161,34 @@ class DynamoTable:
     def query_prefix(self, pk: str, sk_prefix: str) -> list[Item]:
         """Every item of one partition whose sort key starts with `sk_prefix` (all of them for ""),
         in sort-key order."""
-        items: list[Item] = []
         values = {":pk": pk, ":prefix": sk_prefix} if sk_prefix else {":pk": pk}
-        request: dict[str, Any] = {
-            "TableName": self.name,
-            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :prefix)" if sk_prefix else ""),
-            "ExpressionAttributeValues": to_dynamo(values),
-            "ConsistentRead": True,
-        }
+        return self._query_all(
+            {
+                "TableName": self.name,
+                "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :prefix)" if sk_prefix else ""),
+                "ExpressionAttributeValues": to_dynamo(values),
+                "ConsistentRead": True,
+            }
+        )
+
+    def query(self, pk: str, *, where: Mapping[str, Any]) -> list[Item]:
+        """Every item of one partition whose attributes equal `where` (a filter: the partition is
+        read, and paid for, whole), consistently, in sort-key order."""
+        names = {f"#a{n}": name for n, name in enumerate(where)}
+        values = {f":v{n}": value for n, value in enumerate(where.values())}
+        return self._query_all(
+            {
+                "TableName": self.name,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": " AND ".join(f"#a{n} = :v{n}" for n in range(len(where))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_dynamo({":pk": pk} | values),
+                "ConsistentRead": True,
+            }
+        )
+
+    def _query_all(self, request: dict[str, Any]) -> list[Item]:
+        items: list[Item] = []
         while True:
             page = self._dynamodb.query(**request)
             items.extend(from_dynamo(item) for item in page.get("Items", []))

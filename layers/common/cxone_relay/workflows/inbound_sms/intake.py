@@ -1,8 +1,15 @@
-"""POST /sms/inbound: decide whether to accept a message, and queue it exactly once.
+"""POST /sms/inbound: decide whether to accept a message, and queue it.
 
 Order matters: keywords first (a STOP must never be lost to a consent or spam rule), then
-consent, then moderation. Every refusal is audited with its reason; an accepted message is
-queued once per id however often the channel retries the webhook.
+consent, then moderation. Every refusal is audited with its reason.
+
+A channel retrying the webhook gets the first answer back, and the message is not queued again:
+the "queued" audit record, which must be written anyway, is the memory of it (one read, instead
+of an idempotency record's put and update). It holds a keyed hash of the sender, recipient and
+text, so the same id with different content is a 409, not a retry. Two attempts racing each other
+can both queue the message before either record lands; the consumer processes each id once, so
+that costs a queue message, never a second effect (SQS standard queues deliver at least once
+anyway).
 """
 
 from __future__ import annotations
@@ -14,11 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
-from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest, Refused
-from cxone_relay.platform.idempotency import Idempotency
+from cxone_relay.platform.errors import Conflict, FieldProblem, InvalidFields, InvalidRequest, Refused
 from cxone_relay.platform.observability import count, logger
 from cxone_relay.platform.phone import InvalidPhoneNumber, normalise_e164
 from cxone_relay.platform.queueing import QueuePublisher
+from cxone_relay.platform.redaction import PhoneHasher
 from cxone_relay.workflows.inbound_sms.errors import NoConsent, Spam
 from cxone_relay.workflows.inbound_sms.keywords import KeywordRules
 from cxone_relay.workflows.inbound_sms.models import (
@@ -43,7 +50,7 @@ class InboundIntake:
         audit: AuditTrail,
         publisher: QueuePublisher,
         default_region: str,
-        idempotency: Idempotency,
+        hasher: PhoneHasher,
         max_age_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -52,15 +59,9 @@ class InboundIntake:
         self._audit = audit
         self._publisher = publisher
         self._region = default_region
+        self._hasher = hasher
         self._clock = clock
         self._max_age_seconds = max_age_seconds
-        self._idempotency = idempotency
-        # A repeated id gets the first answer back instead of being queued again.
-        self._enqueue_once = idempotency.once(self._enqueue, AcceptedResponse)
-
-    def register(self, context: Any) -> None:
-        """Tie in-progress idempotency records to the invocation that owns them."""
-        self._idempotency.register(context)
 
     def accept(self, request: InboundSmsRequest, correlation_id: str | None = None) -> AcceptedResponse:
         sender, recipient = self._numbers(request)
@@ -86,7 +87,7 @@ class InboundIntake:
             received_at=datetime.fromtimestamp(self._clock(), UTC),
             correlation_id=correlation_id,
         )
-        return self._enqueue_once(message=message)
+        return self._enqueue_once(message)
 
     def _check_age(self, timestamp: datetime) -> None:
         now = self._clock()
@@ -115,7 +116,17 @@ class InboundIntake:
         )
         raise refusal
 
-    def _enqueue(self, message: QueuedInboundSms) -> AcceptedResponse:
+    def _enqueue_once(self, message: QueuedInboundSms) -> AcceptedResponse:
+        content = self._hasher.digest(message.sender, message.recipient, message.body)
+        earlier = self._audit.recorded(WORKFLOW, message.id, "queued")
+        if earlier:
+            # A record without a hash predates them: it cannot be compared, so it is taken as a retry.
+            if all(record.get("content_hash") not in (None, content) for record in earlier):
+                raise Conflict("this id was already used for a different message")
+            details = earlier[0].get("details") or {}
+            return AcceptedResponse(id=message.id, keyword=details.get("keyword"))
+        # Queued first, then recorded: a record written for a message that never reached the queue
+        # would answer the channel's retry with a 202 for a message that is lost.
         self._publisher.publish(message.model_dump(mode="json"), correlation_id=message.correlation_id)
         self._audit.record(
             AuditEvent(
@@ -126,6 +137,7 @@ class InboundIntake:
                 phone=message.sender,
                 details={"keyword": message.keyword} if message.keyword else {},
                 correlation_id=message.correlation_id,
+                content_hash=content,
             )
         )
         count("MessagesIngested")

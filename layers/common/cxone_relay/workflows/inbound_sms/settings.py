@@ -50,7 +50,6 @@ class InboundRules(EnvModel):
 
 class InboundApiSettings(CoreSettings, InboundRules):
     inbound_queue_url: str
-    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     # Older messages are refused: they would reorder consent history and reach agents too late.
     max_message_age_seconds: int = Field(default=7 * 86400, ge=60)
 

@@ -13,8 +13,7 @@ if TYPE_CHECKING:
     from cxone_relay.platform.consumer import SqsConsumer
     from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
 
-# Fixed idempotency key prefixes: keys stay stable across renames of handlers and modules.
-API_KEY_PREFIX = "sms-ingest"
+# A fixed idempotency key prefix: keys stay stable across renames of handlers and modules.
 CONSUMER_KEY_PREFIX = "inbound-sms"
 
 
@@ -26,12 +25,7 @@ def intake(settings: InboundApiSettings) -> InboundIntake:
         audit=parts.audit,
         publisher=parts.publisher(settings.inbound_queue_url),
         default_region=settings.default_phone_region,
-        idempotency=parts.idempotency(
-            API_KEY_PREFIX,
-            settings.idempotency_ttl_seconds,
-            # The same id with a different sender, recipient or text is a client bug, not a retry.
-            payload_validation_jmespath="[sender, recipient, body]",
-        ),
+        hasher=parts.hasher,
         max_age_seconds=settings.max_message_age_seconds,
     )
 
