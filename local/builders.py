@@ -132,16 +132,40 @@ def scan_table(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def audit_items(
+    dynamodb: Any, table_name: str, *, workflow: str | None = None, subject: str | None = None
+) -> list[dict[str, Any]]:
+    """Audit items as stored, in the order they were written, optionally of one workflow or subject."""
+    items = sorted(scan_table(dynamodb, table_name), key=lambda item: str(item["sk"]))
+    return [
+        item
+        for item in items
+        if (workflow is None or item.get("workflow") == workflow)
+        and (subject is None or item.get("subject") == subject)
+    ]
+
+
 def audit_records(
     dynamodb: Any, table_name: str, *, workflow: str | None = None, subject: str | None = None
 ) -> list[dict[str, Any]]:
-    """Audit records in the order they were written, optionally of one workflow or subject."""
-    records = sorted(scan_table(dynamodb, table_name), key=lambda record: str(record["sk"]))
+    """Every audited decision in order, one per step: an item that lists the steps of a stage
+    becomes one record per step, each with the item's subject, number and correlation id and the
+    step's own action, outcome, reason, details and time (recorded_at)."""
     return [
         record
-        for record in records
-        if (workflow is None or record.get("workflow") == workflow)
-        and (subject is None or record.get("subject") == subject)
+        for item in audit_items(dynamodb, table_name, workflow=workflow, subject=subject)
+        for record in audit_steps(item)
+    ]
+
+
+def audit_steps(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """An audit item as the decisions it holds (itself, when it holds no steps)."""
+    if "steps" not in item:
+        return [item]
+    shared = {key: value for key, value in item.items() if key not in {"steps", "action", "outcome"}}
+    return [
+        shared | {key: value for key, value in step.items() if key != "at"} | {"recorded_at": step["at"]}
+        for step in item["steps"]
     ]
 
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import requests
 
-from local.builders import audit_records, peek_bodies
+from local.builders import audit_items, audit_records, peek_bodies
 from local.stack import LocalStack
 
 
@@ -45,7 +45,16 @@ class DemoContext:
         return scenario
 
     def audit_records(self, workflow: str | None = None) -> list[dict[str, Any]]:
+        """Every audited decision (one per step of a stage's record)."""
         return audit_records(
+            self.stack.boto3_session_client("dynamodb"),
+            self.stack.resources().tables["AuditTable"],
+            workflow=workflow,
+        )
+
+    def audit_items(self, workflow: str | None = None) -> list[dict[str, Any]]:
+        """The audit table's items as stored."""
+        return audit_items(
             self.stack.boto3_session_client("dynamodb"),
             self.stack.resources().tables["AuditTable"],
             workflow=workflow,

@@ -176,7 +176,7 @@ def summarise_inbound(demo: DemoContext, scenario: list[Sent]) -> tuple[list[str
         + f"; replies sent {len(replies)}; opt-outs still waiting for DNC sync {opt_outs_waiting}",
         "  CXone faults injected  " + ", ".join(f"HTTP {k} x{n}" for k, n in sorted(faults.items())),
         f"  in DLQ                 {len(dead)} ({dead_ids})",
-        f"  audit records          {len(audit)}",
+        f"  audit records          {len(demo.audit_items('inbound-sms'))}, of {len(audit)} decisions",
         f"  accounted for          {len(accepted_ids) - len(unaccounted)}/{len(accepted_ids)} accepted",
     ]
     return lines, unaccounted

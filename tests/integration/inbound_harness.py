@@ -12,7 +12,7 @@ import boto3
 from cxone_relay.platform.data.consent import ConsentLedger
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.redaction import PhoneHasher
-from local.builders import audit_records, peek_bodies, peek_messages, queue_depth, scan_table
+from local.builders import audit_items, audit_records, peek_bodies, peek_messages, queue_depth, scan_table
 from local.events import LocalLambdaContext, api_gateway_event
 from local.handlers import load_handler_module
 from local.poller import DeliveryResult, QueuePoller
@@ -109,7 +109,12 @@ class InboundHarness:
     # State -----------------------------------------------------------------------------------
 
     def audit(self, subject: str | None = None) -> list[dict]:
+        """Every audited decision, one per step of a stage's record."""
         return audit_records(self.dynamodb, self.stack.tables["AuditTable"], subject=subject)
+
+    def audit_items(self, subject: str | None = None) -> list[dict]:
+        """The audit table's items as stored (a consumer writes one per message, with its steps)."""
+        return audit_items(self.dynamodb, self.stack.tables["AuditTable"], subject=subject)
 
     def idempotency_records(self) -> list[dict]:
         return scan_table(self.dynamodb, self.stack.tables["IdempotencyTable"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from cxone_relay.platform.data.audit import AuditEvent, AuditRecordExists, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditRecordExists, AuditSubject, AuditTrail
 from cxone_relay.platform.data.dynamo import DynamoTable, WriteNotCompleted
 from cxone_relay.platform.redaction import PhoneHasher
 
@@ -124,3 +124,29 @@ def test_reason_and_details_are_redacted(stack):
     )
     flat = str(all_items(stack))
     assert "555-2671" not in flat and "4155552671" not in flat and "abc" not in flat
+
+
+def test_a_stage_record_is_one_item_ending_at_its_last_step_with_every_step_redacted(stack):
+    audit = writer(stack)
+    about = AuditSubject("msg-7", phone="+14155552671", correlation_id="corr-7")
+    stage, empty = audit.stage("inbound-sms", about), audit.stage("inbound-sms", AuditSubject("msg-8"))
+    stage.add("received", "ok")
+    stage.add("cxone_failed", "retry", reason="CXone said: call (415) 555-2671", status=503)
+
+    audit.record_stages([stage, empty])  # nothing happened to msg-8: no item for it
+
+    [item] = all_items(stack)
+    assert (item["pk"]["S"], item["action"]["S"], item["outcome"]["S"]) == (
+        "inbound-sms#msg-7",
+        "cxone_failed",
+        "retry",
+    )
+    assert (item["phone_masked"]["S"], item["correlation_id"]["S"]) == ("***2671", "corr-7")
+    steps = [step["M"] for step in item["steps"]["L"]]
+    assert [(s["action"]["S"], s["outcome"]["S"]) for s in steps] == [
+        ("received", "ok"),
+        ("cxone_failed", "retry"),
+    ]
+    assert steps[1]["details"]["M"]["status"]["N"] == "503"
+    assert all(s["at"]["S"] == "2027-01-15T08:00:00.000+00:00" for s in steps)
+    assert "4155552671" not in str(item) and "555-2671" not in str(item)

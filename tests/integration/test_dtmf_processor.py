@@ -15,8 +15,9 @@ from cxone_relay.platform.errors import PermanentUpstreamError, UnauthorizedErro
 from cxone_relay.platform.observability import metrics
 from cxone_relay.platform.redaction import PhoneHasher
 from cxone_relay.platform.transport import RetryingHttp, TimeBudget
+from cxone_relay.workflows.dtmf.intake import WORKFLOW
 from cxone_relay.workflows.dtmf.models import DtmfOutcome, QueuedDtmf
-from cxone_relay.workflows.dtmf.processor import DtmfProcessor
+from cxone_relay.workflows.dtmf.processor import DtmfProcessor, audit_subject
 from cxone_relay.workflows.dtmf.webhook import WebhookOutbox
 from local.builders import audit_records, emf_metrics
 from tests.conftest import cxone_settings, sim_credentials
@@ -53,7 +54,12 @@ class Setup:
         )
 
     def process(self, message: QueuedDtmf) -> DtmfOutcome:
-        return self.processor.process(message, TimeBudget.fixed(30))
+        """As the SQS consumer runs it: the request's stage record is written however it ends."""
+        stage = self.audit.stage(WORKFLOW, audit_subject(message))
+        try:
+            return self.processor.process(message, stage, TimeBudget.fixed(30))
+        finally:
+            self.audit.record_stages([stage])
 
     def final(self, subject: str = "dtmf-1") -> dict:
         [record] = [

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cxone_relay.platform.data.audit import AuditTrail
+from cxone_relay.platform.data.dynamo import WriteNotCompleted
 from cxone_relay.platform.queueing import QueuePublisher
 from local.builders import emf_metrics, iso_utc
 from local.builders import inbound_sms as sms
@@ -54,6 +56,62 @@ def test_accepted_message_reaches_cxone_a_ticket_and_the_audit(inbound):
     ]
     assert "4155552671" not in json.dumps(inbound.audit(), default=str)
     assert inbound.depth("InboundSmsQueue") == 0
+
+
+def test_each_stage_audits_a_message_as_one_record_of_its_steps(inbound):
+    inbound.post(sms("msg-routed", "Hi, my invoice shows a wrong amount"))
+    inbound.post(sms("msg-help", "HELP", sender="+14155552672"))
+    inbound.deliver()
+
+    queued, consumed = inbound.audit_items("msg-routed")
+    assert (queued["action"], queued["outcome"]) == ("queued", "accepted")
+    # The consumer's record ends where the message got to, and lists how it got there.
+    assert (consumed["action"], consumed["outcome"]) == ("ticket_upserted", "ok")
+    assert [(s["action"], s["outcome"]) for s in consumed["steps"]] == [
+        ("received", "ok"),
+        ("routed", "ok"),
+        ("cxone_stored", "ok"),
+        ("ticket_upserted", "ok"),
+    ]
+    [stored] = inbound.stored_in_cxone()
+    assert consumed["steps"][2]["details"]["cxone_id"] == stored["id"]
+    assert (consumed["phone_masked"], consumed["correlation_id"]) == ("***2671", queued["correlation_id"])
+    assert [step["at"] for step in consumed["steps"]] == sorted(step["at"] for step in consumed["steps"])
+    [_, help_record] = inbound.audit_items("msg-help")
+    assert [s["action"] for s in help_record["steps"]] == ["received", "reply_sent"]
+
+
+def test_a_batch_whose_audit_was_not_written_comes_back_and_is_audited_as_replayed(inbound, monkeypatch):
+    inbound.post(sms("msg-lost", "Hi, my invoice shows a wrong amount"))
+    write = AuditTrail.record_stages
+
+    def unavailable_once(self, records):
+        monkeypatch.setattr(AuditTrail, "record_stages", write)
+        raise WriteNotCompleted("audit table throttled")
+
+    monkeypatch.setattr(AuditTrail, "record_stages", unavailable_once)
+
+    first = inbound.deliver()
+    # Processed and stored, but not audited: the invocation fails and the whole batch comes back.
+    assert first.failed == 1 and "WriteNotCompleted" in str(first.error)
+    assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-lost"]
+    second = inbound.deliver()
+
+    assert (second.succeeded, second.failed) == (1, 0)
+    assert len(inbound.cxone.requests(path_prefix="/dfo/3.0/channels/sms-channel/messages")) == 1
+    assert inbound.audit_actions("msg-lost") == [
+        ("queued", "accepted"),
+        ("replayed", "ok"),
+        ("ticket_upserted", "ok"),
+    ]
+    [replayed] = [r for r in inbound.audit("msg-lost") if r["action"] == "replayed"]
+    result = replayed["details"]["result"]
+    assert (result["action"], result["cxone_id"], result["routing"]["queue"]) == (
+        "routed",
+        inbound.stored_in_cxone()[0]["id"],
+        "billing-en",
+    )
+    assert "wrong amount" not in json.dumps(replayed, default=str)  # decisions, never the text
 
 
 def test_numbers_are_normalised_to_e164(inbound):

@@ -71,7 +71,7 @@ class Components:
 
         if not isinstance(self.settings, ConsumerSettings):
             raise TypeError(f"{type(self.settings).__name__} is not a queue consumer's settings")
-        return DeadLetters(self.publisher(self.settings.dead_letter_queue_url), self.audit, workflow)
+        return DeadLetters(self.publisher(self.settings.dead_letter_queue_url), workflow)
 
     def idempotency(self, key_prefix: str, ttl_seconds: int, **options: str) -> Idempotency:
         return Idempotency(self.settings.idempotency_table, key_prefix, ttl_seconds=ttl_seconds, **options)

@@ -10,6 +10,13 @@ What happens to a record that fails depends on whether trying again can help:
   instead of trying it maxReceiveCount times over half an hour.
 Either way it is logged at WARNING or ERROR with its reason class and counted (RecordsFailed).
 Nothing is acknowledged that did not complete or reach the DLQ.
+
+The audit: each message gets one StageRecord for the batch, which processing, the batch-level
+step and the DLQ path add their steps to, and every record is written once, after the batch
+(one BatchWriteItem), however it ended. A message that idempotency answers without processing it
+(it completed before, and its batch came back) gets a "replayed" step with the stored result, so
+a batch whose audit never landed (the Lambda died, or the write failed and failed the batch) is
+audited when it comes back.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyKeyError
 from pydantic import BaseModel, ValidationError
 
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditSubject, AuditTrail, StageAudit, StageRecord
 from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.idempotency import Idempotency
 from cxone_relay.platform.observability import count, logger
@@ -37,10 +44,12 @@ Outcome = TypeVar("Outcome", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Processed(Generic[Message, Outcome]):
-    """A record that completed: the message as queued and what processing decided."""
+    """A record that completed: the message as queued, what processing decided, and the audit
+    record of its stage (the batch-level step adds to it)."""
 
     message: Message
     outcome: Outcome
+    audit: StageRecord
 
 
 def refuses_the_record(error: Exception) -> bool:
@@ -53,12 +62,11 @@ def refuses_the_record(error: Exception) -> bool:
 class DeadLetters:
     """A consumer's own path to its queue's DLQ, for records that can never succeed."""
 
-    def __init__(self, queue: QueuePublisher, audit: AuditTrail, workflow: str) -> None:
+    def __init__(self, queue: QueuePublisher, workflow: str) -> None:
         self._queue = queue
-        self._audit = audit
-        self._workflow = workflow
+        self.workflow = workflow
 
-    def send(self, record: SQSRecord, subject: str, error: Exception) -> None:
+    def send(self, record: SQSRecord, audit: StageRecord, error: Exception) -> None:
         reason = _describe(error)
         self._queue.send_raw(
             record.body or "",
@@ -66,18 +74,15 @@ class DeadLetters:
                 "failure_reason": reason,
                 "failure_class": type(error).__name__,
                 "source_message_id": record.message_id,
-                "workflow": self._workflow,
+                "workflow": self.workflow,
             },
         )
-        self._audit.record(
-            AuditEvent(
-                self._workflow,
-                subject,
-                "dead_lettered",
-                "permanent_failure",
-                reason=reason,
-                details={"sqs_message_id": record.message_id, "error_class": type(error).__name__},
-            )
+        audit.add(
+            "dead_lettered",
+            "permanent_failure",
+            reason=reason,
+            sqs_message_id=record.message_id,
+            error_class=type(error).__name__,
         )
         count("RecordsDeadLettered", reason=type(error).__name__)
 
@@ -90,7 +95,7 @@ def _describe(error: Exception) -> str:
     return str(error)[:500]
 
 
-def _subject(record: SQSRecord) -> str:
+def _subject(record: SQSRecord) -> AuditSubject:
     """The record's own id when its body has a usable one, else its SQS message id."""
     try:
         parsed = json.loads(record.body or "")
@@ -98,8 +103,11 @@ def _subject(record: SQSRecord) -> str:
         parsed = None
     given = parsed.get("id") if isinstance(parsed, dict) else None
     if isinstance(given, str) and 0 < len(given) <= 128 and given.isprintable():
-        return given
-    return f"sqs-{record.message_id}"
+        return AuditSubject(given)
+    return AuditSubject(f"sqs-{record.message_id}")
+
+
+Process = Callable[[Message, StageRecord, TimeBudget], Outcome]
 
 
 class SqsConsumer(Generic[Message, Outcome]):
@@ -107,9 +115,11 @@ class SqsConsumer(Generic[Message, Outcome]):
         self,
         message_model: type[Message],
         outcome_model: type[Outcome],
-        process: Callable[[Message, TimeBudget], Outcome],
+        process: Process[Message, Outcome],
         idempotency: Idempotency,
         dead_letters: DeadLetters,
+        audit: AuditTrail,
+        audit_subject: Callable[[Message], AuditSubject],
         finalise: Callable[[dict[str, Processed[Message, Outcome]], TimeBudget], dict[str, Exception]]
         | None = None,
         reserve_seconds: float = 3.0,
@@ -118,17 +128,34 @@ class SqsConsumer(Generic[Message, Outcome]):
         self._process = process
         self._idempotency = idempotency
         self._dead_letters = dead_letters
+        self._audit = audit
+        self._audit_subject = audit_subject
         self._finalise = finalise
         self._reserve = reserve_seconds
         self._budget = TimeBudget.fixed(60)
         self._process_once = idempotency.once(self._run_process, outcome_model)
+        self._ran = False
 
-    def _run_process(self, message: Message) -> Outcome:
-        return self._process(message, self._budget)
+    def _run_process(self, message: Message, audit: StageRecord) -> Outcome:
+        self._ran = True
+        return self._process(message, audit, self._budget)
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self._budget = TimeBudget.from_context(context, reserve_seconds=self._reserve)
         self._idempotency.register(context)
+        stage = StageAudit(self._audit, self._dead_letters.workflow)
+        try:
+            return self._handle(event, context, stage)
+        finally:
+            try:
+                stage.write()
+            except Exception:
+                # Raised, so the whole batch comes back: what completed is then replayed from
+                # idempotency and audited as replayed (its stored result), rather than left unaudited.
+                logger.exception("the batch's audit records were not written; failing the batch")
+                raise
+
+    def _handle(self, event: dict[str, Any], context: Any, stage: StageAudit) -> dict[str, Any]:
         completed: dict[str, Processed[Message, Outcome]] = {}
         records: dict[str, SQSRecord] = {}
 
@@ -138,14 +165,18 @@ class SqsConsumer(Generic[Message, Outcome]):
                 message = self._message_model.model_validate(json.loads(record.body or ""))
             except (ValueError, ValidationError) as exc:
                 # Not the queued shape: no later attempt can succeed.
-                self._fail(record, exc, permanent=True)
+                self._fail(record, stage.of(_subject(record)), exc, permanent=True)
                 return
+            audit = stage.of(self._audit_subject(message))
+            self._ran = False
             try:
-                outcome = self._process_once(message=message)
+                outcome = self._process_once(message=message, audit=audit)
             except Exception as exc:
-                self._fail(record, exc, permanent=refuses_the_record(exc))
+                self._fail(record, audit, exc, permanent=refuses_the_record(exc))
                 return
-            completed[record.message_id] = Processed(message, outcome)
+            if not self._ran:
+                audit.add("replayed", "ok", result=outcome.model_dump(mode="json", exclude_none=True))
+            completed[record.message_id] = Processed(message, outcome, audit)
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         with processor(event.get("Records", []), handle_record, lambda_context=context):
@@ -155,13 +186,18 @@ class SqsConsumer(Generic[Message, Outcome]):
         if self._finalise is not None and completed:
             for message_id, error in sorted(self._finalise(completed, self._budget).items()):
                 try:
-                    self._fail(records[message_id], error, permanent=refuses_the_record(error))
+                    self._fail(
+                        records[message_id],
+                        completed[message_id].audit,
+                        error,
+                        permanent=refuses_the_record(error),
+                    )
                 except Exception:
                     failures.append({"itemIdentifier": message_id})
         response["batchItemFailures"] = failures
         return response
 
-    def _fail(self, record: SQSRecord, error: Exception, *, permanent: bool) -> None:
+    def _fail(self, record: SQSRecord, audit: StageRecord, error: Exception, *, permanent: bool) -> None:
         """Log and count the failure; dead-letter what can never succeed, else raise so the record
         is reported failed and comes back."""
         count("RecordsFailed", reason=type(error).__name__)
@@ -177,4 +213,4 @@ class SqsConsumer(Generic[Message, Outcome]):
         )
         if not permanent:
             raise error
-        self._dead_letters.send(record, _subject(record), error)
+        self._dead_letters.send(record, audit, error)

@@ -14,6 +14,10 @@ validation result), which then also goes to the audit webhook when one is config
 Anything else (credentials refused, a bug) is audited and raised, so the record comes back and is
 then audited as expired.
 
+The outcome record is written as soon as the request is settled, on its own: it is the payload
+the audit webhook sends, and the compliance record of digits played into a call. Failures that
+send the record back are steps of its consumer stage record, written after the batch.
+
 Each send carries Idempotency-Key `<request id>:send-dtmf`, and the SQS consumer runs each request
 id once (Powertools idempotency), so a redelivered request is not sent again.
 """
@@ -31,7 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cxone_relay.platform.consumer import SqsConsumer
 from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.cxone.models import DtmfRequest
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditSubject, AuditTrail, StageRecord
 from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.observability import count, logger, metrics
 from cxone_relay.platform.transport import TimeBudget
@@ -57,7 +61,7 @@ class DtmfProcessor:
         self._outbox = outbox
         self._clock = clock
 
-    def process(self, message: QueuedDtmf, budget: TimeBudget) -> DtmfOutcome:
+    def process(self, message: QueuedDtmf, audit: StageRecord, budget: TimeBudget) -> DtmfOutcome:
         if seconds_left(message.deadline, self._clock()) <= 0:
             return self._final(message, "expired", reason="its timeout passed before it could be sent")
         try:
@@ -72,11 +76,9 @@ class DtmfProcessor:
                 budget=self._within_timeout(message, budget),
             )
         except UpstreamError as exc:
-            return self._upstream_failed(message, exc)
+            return self._upstream_failed(message, exc, audit)
         except Exception as exc:
-            self._record(
-                message, "processing_failed", "retry", reason=f"{type(exc).__name__}: {exc}", details={}
-            )
+            audit.add("processing_failed", "retry", reason=f"{type(exc).__name__}: {exc}")
             raise
         if result.session_ended:
             return self._final(
@@ -100,7 +102,7 @@ class DtmfProcessor:
             reserve_seconds=0.0,
         )
 
-    def _upstream_failed(self, message: QueuedDtmf, exc: UpstreamError) -> DtmfOutcome:
+    def _upstream_failed(self, message: QueuedDtmf, exc: UpstreamError, audit: StageRecord) -> DtmfOutcome:
         errors = {"errors": exc.details}  # kept as field and code only (_bounded)
         if exc.retryable:
             # Retried for as long as the request's timeout (or the invocation) allowed; a redelivery
@@ -111,7 +113,7 @@ class DtmfProcessor:
         if exc.refuses_the_record:
             self._final(message, "refused", reason=str(exc), cxone_status=exc.status, cxone_response=errors)
             raise exc  # the consumer dead-letters it with the reason
-        self._record(message, "cxone_failed", "retry", reason=str(exc), details={"cxone_status": exc.status})
+        audit.add("cxone_failed", "retry", reason=str(exc), cxone_status=exc.status)
         raise exc
 
     def _final(
@@ -133,8 +135,16 @@ class DtmfProcessor:
             latency=latency,
         )
         sent = outcome == "sent"
-        self._record(
-            message, "dtmf_sent" if sent else "dtmf_not_sent", "ok" if sent else outcome, reason, payload
+        self._audit.record(
+            AuditEvent(
+                WORKFLOW,
+                message.id,
+                "dtmf_sent" if sent else "dtmf_not_sent",
+                "ok" if sent else outcome,
+                reason=reason,
+                details=payload,
+                correlation_id=message.correlation_id,
+            )
         )
         self._outbox.add(message, payload)
         if not sent:
@@ -152,20 +162,10 @@ class DtmfProcessor:
         )
         return DtmfOutcome(id=message.id, status=outcome, cxone_status=cxone_status, latency_ms=latency)
 
-    def _record(
-        self, message: QueuedDtmf, action: str, outcome: str, reason: str | None, details: dict[str, Any]
-    ) -> None:
-        self._audit.record(
-            AuditEvent(
-                WORKFLOW,
-                message.id,
-                action,
-                outcome,
-                reason=reason,
-                details=details,
-                correlation_id=message.correlation_id,
-            )
-        )
+
+def audit_subject(message: QueuedDtmf) -> AuditSubject:
+    """Who a request's consumer audit record is about (no number: a request carries none)."""
+    return AuditSubject(message.id, correlation_id=message.correlation_id)
 
 
 def audit_payload(

@@ -35,7 +35,7 @@ def consumer(
     from cxone_relay.platform.transport import RetryingHttp, RetryPolicy  # noqa: PLC0415
     from cxone_relay.workflows.dtmf.intake import WORKFLOW  # noqa: PLC0415
     from cxone_relay.workflows.dtmf.models import DtmfOutcome, QueuedDtmf  # noqa: PLC0415
-    from cxone_relay.workflows.dtmf.processor import DtmfConsumer, DtmfProcessor  # noqa: PLC0415
+    from cxone_relay.workflows.dtmf.processor import DtmfConsumer, DtmfProcessor, audit_subject  # noqa: PLC0415
     from cxone_relay.workflows.dtmf.webhook import AuditWebhook, WebhookOutbox  # noqa: PLC0415
 
     parts = Components(settings)
@@ -64,6 +64,8 @@ def consumer(
             process=processor.process,
             idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
             dead_letters=parts.dead_letters(WORKFLOW),
+            audit=parts.audit,
+            audit_subject=audit_subject,
         ),
         outbox,
     )

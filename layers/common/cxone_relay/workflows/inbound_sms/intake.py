@@ -26,6 +26,7 @@ from cxone_relay.platform.observability import count, logger
 from cxone_relay.platform.phone import InvalidPhoneNumber, normalise_e164
 from cxone_relay.platform.queueing import QueuePublisher
 from cxone_relay.platform.redaction import PhoneHasher
+from cxone_relay.workflows.inbound_sms.audit import WORKFLOW
 from cxone_relay.workflows.inbound_sms.errors import NoConsent, Spam
 from cxone_relay.workflows.inbound_sms.keywords import KeywordRules
 from cxone_relay.workflows.inbound_sms.models import (
@@ -36,7 +37,6 @@ from cxone_relay.workflows.inbound_sms.models import (
 )
 from cxone_relay.workflows.inbound_sms.moderation import SpamRules
 
-WORKFLOW = "inbound-sms"
 # Consent changes are ordered by the channel's timestamp, so one from the future would outrank
 # every real change after it; a few minutes cover clock skew between the channel and us.
 MAX_CLOCK_SKEW_SECONDS = 300

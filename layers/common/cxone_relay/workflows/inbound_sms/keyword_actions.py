@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from cxone_relay.platform.cxone.client import CxoneClient, iso_milliseconds
 from cxone_relay.platform.cxone.models import OutboundMessage
+from cxone_relay.platform.data.audit import StageRecord
 from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentStatus
 from cxone_relay.platform.observability import count
 from cxone_relay.platform.queueing import QueuePublisher
 from cxone_relay.platform.transport import TimeBudget
-from cxone_relay.workflows.inbound_sms.audit import MessageAudit
 from cxone_relay.workflows.inbound_sms.keywords import KeywordAction
 from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
 
@@ -31,7 +31,7 @@ class KeywordResponder:
         self._replies = replies
 
     def respond(
-        self, message: QueuedInboundSms, action: KeywordAction, audit: MessageAudit, budget: TimeBudget
+        self, message: QueuedInboundSms, action: KeywordAction, audit: StageRecord, budget: TimeBudget
     ) -> InboundOutcome:
         status = _CONSENT_OF.get(action)
         if status is not None:

@@ -106,3 +106,4 @@ class InboundOutcome(BaseModel):
     id: str
     action: str  # routed, keyword:<action>, or keyword:<action>:superseded
     routing: Routing | None = None
+    cxone_id: str | None = None  # the stored message's id in CXone, for the audit of a replay

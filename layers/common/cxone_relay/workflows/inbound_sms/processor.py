@@ -2,19 +2,18 @@
 ticket upsert for the whole batch (tickets.py).
 
 Every CXone write carries an idempotency key derived from the message id, so a redelivered
-message neither stores twice nor replies twice. Audit per message: received, the routing or
-keyword decision, and the CXone result.
+message neither stores twice nor replies twice. Audit per message, as steps of its one consumer
+record: received, the routing or keyword decision, and the CXone result (the ticket's follows).
 """
 
 from __future__ import annotations
 
 from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.cxone.models import InboundMessage
-from cxone_relay.platform.data.audit import AuditTrail
+from cxone_relay.platform.data.audit import StageRecord
 from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.observability import count, logger
 from cxone_relay.platform.transport import TimeBudget
-from cxone_relay.workflows.inbound_sms.audit import MessageAudit
 from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder
 from cxone_relay.workflows.inbound_sms.keywords import KeywordAction
 from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms
@@ -22,16 +21,12 @@ from cxone_relay.workflows.inbound_sms.routing import MessageRouter
 
 
 class InboundProcessor:
-    def __init__(
-        self, cxone: CxoneClient, router: MessageRouter, keywords: KeywordResponder, audit: AuditTrail
-    ) -> None:
+    def __init__(self, cxone: CxoneClient, router: MessageRouter, keywords: KeywordResponder) -> None:
         self._cxone = cxone
         self._router = router
         self._keywords = keywords
-        self._audit = audit
 
-    def process(self, message: QueuedInboundSms, budget: TimeBudget) -> InboundOutcome:
-        audit = MessageAudit(message)
+    def process(self, message: QueuedInboundSms, audit: StageRecord, budget: TimeBudget) -> InboundOutcome:
         audit.add("received", "ok")
         try:
             if message.keyword:
@@ -56,11 +51,9 @@ class InboundProcessor:
             # so a record's trip back to the queue or to the DLQ is never unexplained.
             audit.add("processing_failed", "retry", reason=f"{type(exc).__name__}: {exc}")
             raise
-        finally:
-            self._audit.record_many(audit.events)
 
     def _route_and_store(
-        self, message: QueuedInboundSms, audit: MessageAudit, budget: TimeBudget
+        self, message: QueuedInboundSms, audit: StageRecord, budget: TimeBudget
     ) -> InboundOutcome:
         routing = self._router.route(message.body)
         audit.add("routed", "ok", **routing.model_dump())
@@ -79,4 +72,4 @@ class InboundProcessor:
         audit.add("cxone_stored", "ok", cxone_id=stored.id, already_stored=stored.already_stored)
         # Counted once per message, when it is in CXone (a retried store does not count again).
         count("MessagesRouted", category=routing.category, language=routing.language)
-        return InboundOutcome(id=message.id, action="routed", routing=routing)
+        return InboundOutcome(id=message.id, action="routed", routing=routing, cxone_id=stored.id)

@@ -2,18 +2,17 @@
 
 Tickets are rebuilt from the queued message and the stored routing decision, so a record that
 comes back (its ticket chunk failed) makes the same ticket without processing it again, and the
-idempotency table never holds message text.
+idempotency table never holds message text. The outcome is a step of each message's consumer
+audit record, written with the rest of it after the batch.
 """
 
 from __future__ import annotations
 
 from cxone_relay.platform.consumer import Processed
 from cxone_relay.platform.cxone.client import iso_milliseconds
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
 from cxone_relay.platform.observability import count
 from cxone_relay.platform.ticketing import Ticket, TicketingClient
 from cxone_relay.platform.transport import TimeBudget
-from cxone_relay.workflows.inbound_sms.audit import WORKFLOW
 from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms, Routing
 
 InboundProcessed = Processed[QueuedInboundSms, InboundOutcome]
@@ -35,9 +34,8 @@ def ticket_for(message: QueuedInboundSms, routing: Routing) -> Ticket:
 
 
 class TicketExport:
-    def __init__(self, ticketing: TicketingClient, audit: AuditTrail) -> None:
+    def __init__(self, ticketing: TicketingClient) -> None:
         self._ticketing = ticketing
-        self._audit = audit
 
     def upsert(self, completed: dict[str, InboundProcessed], budget: TimeBudget) -> dict[str, Exception]:
         """Returns the SQS message ids whose tickets did not land, with why, so only those
@@ -57,31 +55,19 @@ class TicketExport:
         if not tickets:
             return {}
         failed: dict[str, Exception] = {}
-        events: list[AuditEvent] = []
         for chunk in self._ticketing.batch_upsert(tickets, budget):
             for ticket in chunk.tickets:
+                # Every record that carried the message shares its one audit record.
+                audit = completed[records_of[ticket.id][0]].audit
                 if chunk.error is None:
-                    events.append(
-                        AuditEvent(
-                            WORKFLOW,
-                            ticket.external_id,
-                            "ticket_upserted",
-                            "ok",
-                            details={"ticket": ticket.id},
-                        )
-                    )
+                    audit.add("ticket_upserted", "ok", ticket=ticket.id)
                 else:
                     failed.update(dict.fromkeys(records_of[ticket.id], chunk.error))
-                    events.append(
-                        AuditEvent(
-                            WORKFLOW,
-                            ticket.external_id,
-                            "ticketing_failed",
-                            "retry" if chunk.error.retryable else "permanent_failure",
-                            reason=str(chunk.error),
-                        )
+                    audit.add(
+                        "ticketing_failed",
+                        "retry" if chunk.error.retryable else "permanent_failure",
+                        reason=str(chunk.error),
                     )
             if chunk.ok:
                 count("TicketsUpserted", value=len(chunk.tickets))
-        self._audit.record_many(events)
         return failed

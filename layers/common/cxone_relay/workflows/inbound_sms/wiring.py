@@ -35,7 +35,7 @@ def consumer(settings: InboundConsumerSettings) -> SqsConsumer[QueuedInboundSms,
     # for the consumer's machinery (CXone client, HTTP stack, batch processor) in its cold start.
     from cxone_relay.platform.consumer import SqsConsumer  # noqa: PLC0415
     from cxone_relay.platform.language import LanguageDetector  # noqa: PLC0415
-    from cxone_relay.workflows.inbound_sms.audit import WORKFLOW  # noqa: PLC0415
+    from cxone_relay.workflows.inbound_sms.audit import WORKFLOW, audit_subject  # noqa: PLC0415
     from cxone_relay.workflows.inbound_sms.keyword_actions import KeywordResponder  # noqa: PLC0415
     from cxone_relay.workflows.inbound_sms.keywords import KeywordAction  # noqa: PLC0415
     from cxone_relay.workflows.inbound_sms.models import InboundOutcome, QueuedInboundSms  # noqa: PLC0415
@@ -67,19 +67,20 @@ def consumer(settings: InboundConsumerSettings) -> SqsConsumer[QueuedInboundSms,
                 KeywordAction.HELP: settings.help_text,
             },
         ),
-        audit=parts.audit,
     )
     tickets = None
     if settings.ticketing_base_url and settings.ticketing_api_key_secret_arn:
         ticketing = parts.ticketing(
             settings.ticketing_base_url, settings.ticketing_api_key_secret_arn, settings.ticket_chunk_size
         )
-        tickets = TicketExport(ticketing, parts.audit)
+        tickets = TicketExport(ticketing)
     return SqsConsumer(
         QueuedInboundSms,
         InboundOutcome,
         process=processor.process,
         idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
         dead_letters=parts.dead_letters(WORKFLOW),
+        audit=parts.audit,
+        audit_subject=audit_subject,
         finalise=tickets.upsert if tickets else None,
     )
