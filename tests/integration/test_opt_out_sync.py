@@ -323,9 +323,8 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
     assert attributes["failure_reason"] == (
         "cxone: DNC record refused in emea: Invalid phoneNumber for this business unit"
     )
-    assert ("dead_lettered", "permanent_failure", None) in consent.actions(
-        f"sqs-{attributes['source_message_id']}"
-    )
+    # Dead-lettered under the opt-out's own reference, beside its DNC decisions.
+    assert ("dead_lettered", "permanent_failure", None) in consent.actions(refused)
     assert consent.depth() == 0
 
 

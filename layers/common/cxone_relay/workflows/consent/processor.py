@@ -38,7 +38,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cxone_relay.platform.consumer import Processed, refuses_the_record
 from cxone_relay.platform.cxone.client import CxoneClient
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditSubject, AuditTrail, StageRecord
 from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentState, ConsentStatus
 from cxone_relay.platform.data.dnc import DncCallLog, DncSync, DncSyncStore
 from cxone_relay.platform.observability import count, logger, metrics
@@ -58,9 +58,10 @@ class OptOutRecorder:
     def __init__(self, ledger: ConsentLedger) -> None:
         self._ledger = ledger
 
-    def process(self, message: QueuedOptOut, budget: TimeBudget) -> OptOutOutcome:
+    def process(self, message: QueuedOptOut, audit: StageRecord, budget: TimeBudget) -> OptOutOutcome:
         """Into the ledger; whether it stands is read afresh for the whole batch (finalise), as a
-        record that comes back may find the ledger moved on."""
+        record that comes back may find the ledger moved on. Its decisions are audited per
+        environment by finalise; `audit` takes only the consumer's own steps (replayed, dead-lettered)."""
         self._ledger.record(
             ConsentChange(
                 message.phone,
@@ -371,3 +372,8 @@ def _opt_in(state: ConsentState | None) -> ConsentState | None:
 
 def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def audit_subject(message: QueuedOptOut) -> AuditSubject:
+    """Who an opt-out's consumer audit record is about: the change it names, and its number."""
+    return AuditSubject(message.reference, phone=message.phone, correlation_id=message.correlation_id)

@@ -49,6 +49,7 @@ def consumer(
         DncBatchSync,
         DncTarget,
         OptOutRecorder,
+        audit_subject,
     )
 
     parts = Components(settings)
@@ -75,5 +76,7 @@ def consumer(
             CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds, key_jmespath="[source, reference]"
         ),
         dead_letters=parts.dead_letters(WORKFLOW),
+        audit=parts.audit,
+        audit_subject=audit_subject,
         finalise=sync.finalise,
     )

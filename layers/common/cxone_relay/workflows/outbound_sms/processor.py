@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.cxone.models import OutboundMessage
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditSubject, AuditTrail, StageRecord
 from cxone_relay.platform.data.messages import HeldMessages, MessageStatus, MessageStatusStore, iso
 from cxone_relay.platform.errors import UpstreamError
 from cxone_relay.platform.observability import count, logger, metrics
@@ -47,7 +47,7 @@ class OutboundProcessor:
         self._audit = audit
         self._clock = clock
 
-    def process(self, message: QueuedOutboundSms, budget: TimeBudget) -> OutboundOutcome:
+    def process(self, message: QueuedOutboundSms, audit: StageRecord, budget: TimeBudget) -> OutboundOutcome:
         record = self._statuses.get(message.id)
         if record is not None and record.status not in (MessageStatus.QUEUED, MessageStatus.HELD):
             # Sent or final already (a copy of a message that completed): nothing to do again.
@@ -129,3 +129,8 @@ class OutboundProcessor:
                 correlation_id=message.correlation_id,
             )
         )
+
+
+def audit_subject(message: QueuedOutboundSms) -> AuditSubject:
+    """Who a send's consumer audit record is about: the message, and its recipient."""
+    return AuditSubject(message.id, phone=message.to, correlation_id=message.correlation_id)

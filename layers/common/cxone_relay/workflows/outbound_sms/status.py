@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.cxone.models import StatusUpdate
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditSubject, AuditTrail, StageRecord
 from cxone_relay.platform.data.messages import (
     FINAL,
     MessageRecord,
@@ -87,7 +87,7 @@ class StatusProcessor:
         self._audit = audit
         self._hasher = hasher
 
-    def process(self, report: QueuedStatus, budget: TimeBudget) -> StatusOutcome:
+    def process(self, report: QueuedStatus, audit: StageRecord, budget: TimeBudget) -> StatusOutcome:
         status = MessageStatus(report.status)
         record = self._statuses.get(report.message_id)
         if record is None or record.recipient_hash != self._hasher.fingerprint(report.to):
@@ -185,3 +185,8 @@ class StatusProcessor:
                 correlation_id=report.correlation_id,
             )
         )
+
+
+def audit_subject(report: QueuedStatus) -> AuditSubject:
+    """Who a report's consumer audit record is about: the message it reports on, and its recipient."""
+    return AuditSubject(report.message_id, phone=report.to, correlation_id=report.correlation_id)

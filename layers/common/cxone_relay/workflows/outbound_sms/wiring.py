@@ -77,6 +77,7 @@ def consumer(
     from cxone_relay.workflows.outbound_sms.intake import WORKFLOW  # noqa: PLC0415
     from cxone_relay.workflows.outbound_sms.models import OutboundOutcome, QueuedOutboundSms  # noqa: PLC0415
     from cxone_relay.workflows.outbound_sms.processor import OutboundProcessor  # noqa: PLC0415
+    from cxone_relay.workflows.outbound_sms.processor import audit_subject as send_audit_subject  # noqa: PLC0415
 
     parts = Components(settings)
     processor = OutboundProcessor(
@@ -93,6 +94,8 @@ def consumer(
         process=processor.process,
         idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
         dead_letters=parts.dead_letters(WORKFLOW),
+        audit=parts.audit,
+        audit_subject=send_audit_subject,
     )
 
 
@@ -139,7 +142,11 @@ def status_consumer(
     from cxone_relay.platform.transport import RetryingHttp, RetryPolicy  # noqa: PLC0415
     from cxone_relay.workflows.outbound_sms.delivery import WORKFLOW  # noqa: PLC0415
     from cxone_relay.workflows.outbound_sms.models import QueuedStatus, StatusOutcome  # noqa: PLC0415
-    from cxone_relay.workflows.outbound_sms.status import StatusProcessor, StatusWebhook  # noqa: PLC0415
+    from cxone_relay.workflows.outbound_sms.status import (  # noqa: PLC0415
+        StatusProcessor,
+        StatusWebhook,
+    )
+    from cxone_relay.workflows.outbound_sms.status import audit_subject as report_audit_subject  # noqa: PLC0415
 
     parts = Components(settings)
     timeout = settings.status_webhook_timeout_seconds
@@ -172,4 +179,6 @@ def status_consumer(
         process=processor.process,
         idempotency=parts.idempotency(STATUS_KEY_PREFIX, settings.idempotency_ttl_seconds),
         dead_letters=parts.dead_letters(WORKFLOW),
+        audit=parts.audit,
+        audit_subject=report_audit_subject,
     )
