@@ -153,6 +153,9 @@ class OutboundSmsDemo:
     def summarise(self) -> tuple[list[str], list[str]]:
         wait_until(lambda: len(self.demo.stack.cxone.state()["statuses"]) >= 2, 30)
         state = self.demo.stack.cxone.state()
+        # Per message: two copies of a final report handled at the same moment may both pass it
+        # on (same status, same Idempotency-Key), so what counts is what each message ended as.
+        final_statuses = {(s["idOnExternalPlatform"], s["status"]) for s in state["statuses"]}
         sent_to = [o["recipients"][0]["idOnExternalPlatform"] for o in state["outbound"]]
         campaign_text = [
             o["messageContent"]["payload"]["text"]
@@ -194,7 +197,9 @@ class OutboundSmsDemo:
             f"  dry run (200)          {len(self.dry_run.get('messages', []))} would be queued or held,"
             f" {len(self.dry_run.get('refused', []))} refused, {self.dry_run.get('characters')} characters",
             "  reports posted         " + ", ".join(f"{status} {code}" for status, code in self.reports),
-            "  CXone statuses         " + ", ".join(sorted(s["status"] for s in state["statuses"])),
+            "  CXone statuses         "
+            + ", ".join(sorted(status for _, status in final_statuses))
+            + f" ({len(state['statuses'])} call(s))",
             f"  webhookUrl callbacks   {len(hooks)} ("
             + ", ".join(sorted(h["body"]["status"] for h in hooks))
             + ")",
@@ -202,7 +207,7 @@ class OutboundSmsDemo:
             f"  release sweep          {self.sweep.get('outcome')}, released {self.sweep.get('released')}",
             f"  accounted for          {total - unaccounted}/{total} recipients",
         ]
-        if sorted(s["status"] for s in state["statuses"]) != ["delivered", "failed"]:
+        if sorted(status for _, status in final_statuses) != ["delivered", "failed"]:
             problems.append("final statuses to CXone")
         if [code for status, code in self.reports if "unsigned" in status] != [401]:
             problems.append("unsigned report not refused")

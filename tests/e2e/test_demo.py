@@ -40,7 +40,7 @@ def test_demo_accounts_for_every_accepted_request() -> None:
     assert re.search(r"latency accept->CXone\s+p50 \d+ ms, p95 \d+ ms", output)
     # Outbound: every recipient sent, refused or held; final statuses reached CXone.
     assert re.search(r"accounted for\s+5/5 recipients", output)
-    assert re.search(r"CXone statuses\s+delivered, failed\n", output)
+    assert re.search(r"CXone statuses\s+delivered, failed \(\d+ call\(s\)\)\n", output)
     assert "identical bytes, nothing sent again: True" in output
     # Opt-outs from every way in, in both CXone environments, despite emea's 503s and a 429.
     assert re.search(r"accounted for\s+9/9 numbers in every environment", output)
