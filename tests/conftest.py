@@ -51,6 +51,11 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     parameters.clear_caches()
+    # Metrics a test added without a handler flushing them (a processor called directly) would
+    # otherwise be flushed by the next test's handler, and counted there.
+    from cxone_relay.platform.observability import metrics
+
+    metrics.clear_metrics()
     yield
     parameters.clear_caches()
 
