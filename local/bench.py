@@ -12,7 +12,7 @@
 
 Writes .local/bench.json and prints a table. Not part of `make test`: it takes minutes.
 
-    python -m local.bench [--runs 7] [--messages 25]
+    python -m local.bench [--runs 7] [--messages 25] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -72,7 +72,11 @@ def _run_python(script: str, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def import_ratios(runs: int = BENCH_RUNS) -> dict[str, dict[str, Any]]:
+@contextlib.contextmanager
+def _provisioned_on_moto(template_path: Path) -> Iterator[tuple[Any, str]]:
+    """A moto server of its own with every resource of one template: (Provisioned, endpoint)."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -80,8 +84,6 @@ def import_ratios(runs: int = BENCH_RUNS) -> dict[str, dict[str, Any]]:
     from local.runtime import free_ports
 
     [port] = free_ports(1)
-    import logging
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -92,47 +94,93 @@ def import_ratios(runs: int = BENCH_RUNS) -> dict[str, dict[str, Any]]:
             aws_secret_access_key="bench",  # noqa: S106 - moto's, not a secret
             region_name="us-east-1",
         )
-        provisioned = provision(session=session, endpoint_url=endpoint)
-        base = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
-        }
-        results: dict[str, dict[str, Any]] = {}
-        for function_id, code_dir in api_functions():
-            env = (
-                base
-                | provisioned.function_environment(function_id)
-                | {
-                    "AWS_ENDPOINT_URL": endpoint,
-                    "AWS_ACCESS_KEY_ID": "bench",
-                    "AWS_SECRET_ACCESS_KEY": "bench",
-                    "AWS_DEFAULT_REGION": "us-east-1",
-                    "PYTHONPATH": str(ROOT / "layers" / "common"),
-                    # As in Lambda, so Powertools' Tracer is on (it turns itself off elsewhere).
-                    "AWS_LAMBDA_FUNCTION_NAME": function_id,
-                    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-                }
-            )
-            handler = _IMPORT_HANDLER.format(path=str(ROOT / "functions" / code_dir / "app.py"))
-            ratios, handler_seconds, boto3_seconds, xray = [], [], [], False
-            for _ in range(runs):  # paired: each handler run beside a boto3 run, under the same load
-                baseline = _run_python(_IMPORT_BOTO3, env)["cpu_seconds"]
-                measured = _run_python(handler, env)
-                ratios.append(measured["cpu_seconds"] / baseline)
-                handler_seconds.append(measured["cpu_seconds"])
-                boto3_seconds.append(baseline)
-                xray = xray or measured["xray"]
-            results[function_id] = {
-                "ratio": round(statistics.median(ratios), 2),
-                "handler_cpu_ms": round(statistics.median(handler_seconds) * 1000),
-                "boto3_cpu_ms": round(statistics.median(boto3_seconds) * 1000),
-                "xray_sdk_loaded": xray,
-                "runs": runs,
-            }
-        return results
+        yield provision(load_template(template_path), session=session, endpoint_url=endpoint), endpoint
     finally:
         server.stop()
+
+
+@dataclass
+class HandlerTree:
+    """One checkout's API handlers, to import: this one, or a baseline commit's."""
+
+    root: Path
+    provisioned: Any
+    endpoint: str
+
+    def script_and_env(
+        self, function_id: str, code_dir: str, base: dict[str, str]
+    ) -> tuple[str, dict[str, str]] | None:
+        app = self.root / "functions" / code_dir / "app.py"
+        if not app.is_file() or function_id not in self.provisioned.template.function_ids():
+            return None
+        env = (
+            base
+            | self.provisioned.function_environment(function_id)
+            | {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "PYTHONPATH": str(self.root / "layers" / "common"),
+                # As in Lambda, so Powertools' Tracer is on (it turns itself off elsewhere).
+                "AWS_LAMBDA_FUNCTION_NAME": function_id,
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            }
+        )
+        return _IMPORT_HANDLER.format(path=str(app)), env
+
+
+def _summary(
+    ratios: list[float], handler: list[float], boto3: list[float], xray: bool, runs: int
+) -> dict[str, Any]:
+    return {
+        "ratio": round(statistics.median(ratios), 2),
+        "handler_cpu_ms": round(statistics.median(handler) * 1000),
+        "boto3_cpu_ms": round(statistics.median(boto3) * 1000),
+        "xray_sdk_loaded": xray,
+        "runs": runs,
+    }
+
+
+def import_ratios(runs: int = BENCH_RUNS, baseline: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Each API handler's cold import as a ratio to `import boto3`. With `baseline` (another
+    checkout), its handlers are measured in the same runs, each beside the same boto3 import, so
+    before and after share the machine's load; they appear as `baseline` in each entry."""
+    base = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
+    }
+    with contextlib.ExitStack() as stack:
+        trees = {
+            "current": HandlerTree(ROOT, *stack.enter_context(_provisioned_on_moto(ROOT / "template.yaml")))
+        }
+        if baseline is not None:
+            trees["baseline"] = HandlerTree(
+                baseline, *stack.enter_context(_provisioned_on_moto(baseline / "template.yaml"))
+            )
+        results: dict[str, dict[str, Any]] = {}
+        for function_id, code_dir in api_functions():
+            runnable = {
+                name: found
+                for name, tree in trees.items()
+                if (found := tree.script_and_env(function_id, code_dir, base)) is not None
+            }
+            samples: dict[str, tuple[list[float], list[float], list[float]]] = {
+                n: ([], [], []) for n in runnable
+            }
+            xray = dict.fromkeys(runnable, False)
+            for _ in range(runs):  # paired: each handler run beside a boto3 run, under the same load
+                boto3_seconds = _run_python(_IMPORT_BOTO3, runnable["current"][1])["cpu_seconds"]
+                for name, (script, env) in runnable.items():
+                    measured = _run_python(script, env)
+                    ratios, handler_seconds, baselines = samples[name]
+                    ratios.append(measured["cpu_seconds"] / boto3_seconds)
+                    handler_seconds.append(measured["cpu_seconds"])
+                    baselines.append(boto3_seconds)
+                    xray[name] = xray[name] or measured["xray"]
+            results[function_id] = _summary(*samples["current"], xray["current"], runs)
+            if "baseline" in runnable:
+                results[function_id]["baseline"] = _summary(*samples["baseline"], xray["baseline"], runs)
+        return results
 
 
 # ------------------------------------------------------------------------------- call counting
@@ -678,11 +726,17 @@ def main(argv: list[str] | None = None) -> int:
         "--runs", type=int, default=BENCH_RUNS, help="paired cold-import runs per handler (median)"
     )
     parser.add_argument("--messages", type=int, default=25, help="messages per workflow scenario")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also import the API handlers of this commit (a temporary git worktree) in the same runs",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
 
     print(f"cold imports ({args.runs} paired runs per API handler)...", flush=True)
-    imports = import_ratios(args.runs)
+    with _checkout(args.baseline) as baseline:
+        imports = import_ratios(args.runs, baseline)
     print("calls per message, per workflow...", flush=True)
     measures = per_message(args.messages)
     print("durations and peak memory on the local stack...", flush=True)
@@ -704,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         "prices": PRICES,
         "api_import_ratio": {fid: entry["ratio"] for fid, entry in imports.items()},
         "api_import": imports,
+        "baseline_ref": args.baseline,
         "dynamodb_writes_per_message": {w: m.total("dynamodb_write_units") for w, m in measures.items()},
         "aws_calls_per_message": {w: m.total("aws_calls_total") for w, m in measures.items()},
         "per_message": {
@@ -722,6 +777,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _checkout(ref: str | None) -> Iterator[Path | None]:
+    """A detached worktree of `ref` for as long as it is needed (nothing for None)."""
+    if ref is None:
+        yield None
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as parent:
+        tree = Path(parent) / "tree"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(tree), ref], check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def print_report(report: dict[str, Any]) -> None:
     print("\nAPI handler cold import (CPU time, median of paired runs, ratio to `import boto3`)")
     for fid, entry in report["api_import"].items():
@@ -730,6 +803,13 @@ def print_report(report: dict[str, Any]) -> None:
             f"  ({entry['handler_cpu_ms']} ms vs {entry['boto3_cpu_ms']} ms;"
             f" X-Ray SDK loaded: {entry['xray_sdk_loaded']})"
         )
+        if "baseline" in entry:
+            before = entry["baseline"]
+            print(
+                f"  {'  baseline ' + report['baseline_ref']:<28} {before['ratio']:>5.2f}x"
+                f"  ({before['handler_cpu_ms']} ms in the same runs;"
+                f" X-Ray SDK loaded: {before['xray_sdk_loaded']})"
+            )
     print("\nPer message: AWS calls, DynamoDB units, log bytes")
     for workflow, data in report["per_message"].items():
         for stage in data["stages"]:
