@@ -30,14 +30,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from local.template import ROOT, load_template
 
 PRICES: dict[str, Any] = json.loads((ROOT / "local" / "prices.json").read_text())
 REPORT = ROOT / ".local" / "bench.json"
 BENCH_RUNS = 7
+# What the moto runs' DeliveryWebhookSecret holds: the delivery reports are signed with it.
+WEBHOOK_SECRET = "bench-delivery-webhook-secret"  # noqa: S105 - the bench's own, on moto
+OUTBOUND_SENDER = "+14155550100"
 
 # ---------------------------------------------------------------------------------- cold import
 
@@ -319,6 +324,12 @@ class Scenario:
     def measure(self, messages: int) -> WorkflowMeasure:
         raise NotImplementedError
 
+    def batch_size(self, function_id: str) -> int:
+        """The records Lambda hands the function per invocation (its event source's BatchSize)."""
+        return next(
+            s.batch_size for s in self.provisioned.template.queue_sources() if s.function_id == function_id
+        )
+
     def poller(self, queue_id: str, function_id: str, module: Any, timeout: int) -> Any:
         from local.events import LocalLambdaContext
         from local.poller import QueuePoller
@@ -347,6 +358,55 @@ def _api_event(path: str, body: dict[str, Any]) -> dict[str, Any]:
     return api_gateway_event(
         "POST", path, json.dumps(body), {"content-type": "application/json"}, binary=True
     )
+
+
+def daytime_recipients(count: int, now: datetime) -> list[str]:
+    """`count` numbers in one time zone where it is well inside the 08:00-21:00 send window now (an
+    hour's margin either side, as the demo picks them), so a campaign to them is queued, not held:
+    the demo's candidates round the world, the first open one with its last three digits varied."""
+    import phonenumbers
+    from phonenumbers import timezone
+
+    from local.demos.outbound_sms import CANDIDATES
+
+    for candidate in CANDIDATES:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(candidate))
+        if all(9 <= now.astimezone(ZoneInfo(zone)).hour < 20 for zone in zones):
+            return [f"{candidate[:-3]}{n:03d}" for n in range(count)]
+    raise RuntimeError(f"no candidate number is inside its send window at {now.isoformat()}")
+
+
+def opt_out_numbers(count: int, first: int = 0) -> list[str]:
+    return [f"+1415555{3000 + n:04d}" for n in range(first, first + count)]
+
+
+def campaign(phone: str) -> dict[str, Any]:
+    """POST /sms/outbound's body for one recipient."""
+    return {"to": [phone], "from": OUTBOUND_SENDER, "text": "Your order has shipped.", "campaignId": "bench"}
+
+
+def queued_message_id(answer: dict[str, Any]) -> str:
+    """The one message's id in a send's answer; anything but queued (held, refused) is not what
+    the scenario means to measure."""
+    messages = answer.get("messages") or []
+    if [message.get("status") for message in messages] != ["queued"]:
+        raise RuntimeError(f"the outbound message was not queued: {answer}")
+    return str(messages[0]["messageId"])
+
+
+def delivered_report(secret: str, message_id: str, phone: str) -> tuple[bytes, dict[str, str]]:
+    """(raw body, headers) of a "delivered" report as the SMS channel posts it, signed now."""
+    from local.demos.outbound_sms import sign
+
+    body = json.dumps(
+        {
+            "messageId": message_id,
+            "status": "delivered",
+            "to": phone,
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
+    return body, {"content-type": "application/json", "X-Signature": sign(secret, body, int(time.time()))}
 
 
 class InboundSmsScenario(Scenario):
@@ -420,12 +480,7 @@ class DtmfScenario(Scenario):
                 _api_event("/dtmf", dtmf_request("bench-session-warm", "1")), LocalLambdaContext("api", 10)
             )
             poller.deliver_once()
-        batch_size = next(
-            s.batch_size
-            for s in self.provisioned.template.queue_sources()
-            if s.function_id == "DtmfConsumerFunction"
-        )
-        rounds = math.ceil(messages / batch_size)
+        rounds = math.ceil(messages / self.batch_size("DtmfConsumerFunction"))
         return WorkflowMeasure(
             self.workflow,
             self.unit,
@@ -481,7 +536,126 @@ class SocialInboxScenario(Scenario):
         )
 
 
-SCENARIOS: list[type[Scenario]] = [InboundSmsScenario, DtmfScenario, SocialInboxScenario]
+class OutboundSmsScenario(Scenario):
+    """A campaign message to one consented recipient, sent through CXone, then the channel's
+    "delivered" report for it, passed on to CXone. The held-message release runs on a schedule and
+    only for held messages: not part of a message's cost."""
+
+    workflow = "outbound-sms"
+    unit = "message"
+
+    def measure(self, messages: int) -> WorkflowMeasure:
+        from local.events import LocalLambdaContext, api_gateway_event
+
+        consent = self.load("ConsentApiFunction", "consent_api")
+        api = self.load("OutboundSmsApiFunction", "outbound_sms_api")
+        consumer = self.load("OutboundSmsConsumerFunction", "outbound_sms_consumer")
+        webhook = self.load("DeliveryWebhookFunction", "delivery_webhook")
+        status_consumer = self.load("DeliveryStatusConsumerFunction", "delivery_status_consumer")
+        poller = self.poller("OutboundSmsQueue", "OutboundSmsConsumerFunction", consumer, 60)
+        status_poller = self.poller(
+            "DeliveryStatusQueue", "DeliveryStatusConsumerFunction", status_consumer, 60
+        )
+        warm, *recipients = daytime_recipients(messages + 1, datetime.now(UTC))
+        sent: list[tuple[str, str]] = []  # (message id, recipient)
+
+        def send(phone: str) -> None:
+            response = api.lambda_handler(
+                _api_event("/sms/outbound", campaign(phone)), LocalLambdaContext("api", 10)
+            )
+            sent.append((queued_message_id(json.loads(response["body"])), phone))
+
+        def report(message_id: str, phone: str) -> None:
+            body, headers = delivered_report(WEBHOOK_SECRET, message_id, phone)
+            webhook.lambda_handler(
+                api_gateway_event("POST", "/sms/status", body, headers, binary=True),
+                LocalLambdaContext("webhook", 10),
+            )
+
+        # Every recipient opts in first (consent is not this workflow's cost); then one message
+        # through every stage, uncounted, so each function is warm as nearly every message finds it.
+        with captured_output(self.counter):
+            for phone in [warm, *recipients]:
+                body = {"phone": phone, "source": "web", "evidence": "bench sign-up form"}
+                consent.lambda_handler(_api_event("/opt-in", body), LocalLambdaContext("consent", 10))
+            send(warm)
+            poller.deliver_once()
+            report(*sent.pop())
+            status_poller.deliver_once()
+        rounds = math.ceil(messages / self.batch_size("OutboundSmsConsumerFunction"))
+        status_rounds = math.ceil(messages / self.batch_size("DeliveryStatusConsumerFunction"))
+        return WorkflowMeasure(
+            self.workflow,
+            self.unit,
+            messages,
+            [
+                self.stage(
+                    "OutboundSmsApiFunction", messages, messages, lambda: [send(p) for p in recipients]
+                ),
+                self.stage(
+                    "OutboundSmsConsumerFunction",
+                    rounds,
+                    messages,
+                    lambda: [poller.deliver_once() for _ in range(rounds)],
+                ),
+                self.stage("DeliveryWebhookFunction", messages, messages, lambda: [report(*m) for m in sent]),
+                self.stage(
+                    "DeliveryStatusConsumerFunction",
+                    status_rounds,
+                    messages,
+                    lambda: [status_poller.deliver_once() for _ in range(status_rounds)],
+                ),
+            ],
+        )
+
+
+class ConsentScenario(Scenario):
+    """An opt-out: recorded and queued by the API, then put on the DNC group of every CXone
+    environment (two here, as the template configures them: primary and emea)."""
+
+    workflow = "consent"
+    unit = "opt-out"
+
+    def measure(self, messages: int) -> WorkflowMeasure:
+        from local.events import LocalLambdaContext
+
+        api = self.load("ConsentApiFunction", "consent_api")
+        consumer = self.load("OptOutConsumerFunction", "opt_out_consumer")
+        warm, *numbers = opt_out_numbers(messages + 1)
+
+        def opt_out(phone: str) -> None:
+            api.lambda_handler(
+                _api_event("/opt-out", {"phone": phone, "source": "web"}), LocalLambdaContext("api", 10)
+            )
+
+        poller = self.poller("OptOutQueue", "OptOutConsumerFunction", consumer, 60)
+        with captured_output(self.counter):
+            opt_out(warm)
+            poller.deliver_once()
+        rounds = math.ceil(messages / self.batch_size("OptOutConsumerFunction"))
+        return WorkflowMeasure(
+            self.workflow,
+            self.unit,
+            messages,
+            [
+                self.stage("ConsentApiFunction", messages, messages, lambda: [opt_out(n) for n in numbers]),
+                self.stage(
+                    "OptOutConsumerFunction",
+                    rounds,
+                    messages,
+                    lambda: [poller.deliver_once() for _ in range(rounds)],
+                ),
+            ],
+        )
+
+
+SCENARIOS: list[type[Scenario]] = [
+    InboundSmsScenario,
+    DtmfScenario,
+    SocialInboxScenario,
+    OutboundSmsScenario,
+    ConsentScenario,
+]
 
 
 def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) -> dict[str, WorkflowMeasure]:
@@ -490,7 +664,8 @@ def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) ->
 
     from local.provision import provision
     from local.simulators import CxoneSimulator, TicketingSimulator
-    from local.stack import LOCAL_CXONE_CREDENTIALS
+    from local.stack import LOCAL_CXONE_CREDENTIALS, LOCAL_EMEA_CREDENTIALS
+    from local.template import LOCAL_EMEA_SECRET
 
     saved = dict(os.environ)
     results: dict[str, WorkflowMeasure] = {}
@@ -510,14 +685,17 @@ def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) ->
             with (
                 mock_aws(),
                 counter.installed(),
-                CxoneSimulator(credentials=LOCAL_CXONE_CREDENTIALS) as cxone,
+                CxoneSimulator(credentials=[LOCAL_CXONE_CREDENTIALS, LOCAL_EMEA_CREDENTIALS]) as cxone,
                 TicketingSimulator(api_key=ticketing_key) as ticketing,
             ):
                 provisioned = provision(
                     secret_values={
                         "CxoneCredentialsSecret": json.dumps(LOCAL_CXONE_CREDENTIALS),
                         "TicketingApiKeySecret": json.dumps({"api_key": ticketing_key}),
-                    }
+                        "DeliveryWebhookSecret": json.dumps({"current": WEBHOOK_SECRET, "previous": ""}),
+                    },
+                    # The template's second CXone environment (emea) keeps its credentials apart.
+                    extra_secrets={LOCAL_EMEA_SECRET: json.dumps(LOCAL_EMEA_CREDENTIALS)},
                 )
                 scenario = scenario_type(provisioned, cxone, ticketing, counter)
                 counter.reset()
