@@ -187,6 +187,13 @@ def capacity_units(operation: str, params: dict[str, Any]) -> tuple[float, float
         return float(units), 0.0
     if operation in ("GetItem", "Query", "Scan"):
         return 0.0, 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "BatchGetItem":  # each key is read as a GetItem would be
+        return 0.0, float(
+            sum(
+                len(request["Keys"]) * (1.0 if request.get("ConsistentRead") else 0.5)
+                for request in params["RequestItems"].values()
+            )
+        )
     return 0.0, 0.0
 
 
