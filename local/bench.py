@@ -566,15 +566,16 @@ class OutboundSmsScenario(Scenario):
         warm, *recipients = daytime_recipients(messages + 1, datetime.now(UTC))
         sent: list[tuple[str, str]] = []  # (message id, recipient)
 
-        def send(phone: str) -> None:
-            response = api.lambda_handler(
+        def send(phone: str) -> dict[str, Any]:
+            response: dict[str, Any] = api.lambda_handler(
                 _api_event("/sms/outbound", campaign(phone)), LocalLambdaContext("api", 10)
             )
             sent.append((queued_message_id(json.loads(response["body"])), phone))
+            return response
 
-        def report(message_id: str, phone: str) -> None:
+        def report(message_id: str, phone: str) -> dict[str, Any]:
             body, headers = delivered_report(WEBHOOK_SECRET, message_id, phone)
-            webhook.lambda_handler(
+            return webhook.lambda_handler(
                 api_gateway_event("POST", "/sms/status", body, headers, binary=True),
                 LocalLambdaContext("webhook", 10),
             )
@@ -630,8 +631,8 @@ class ConsentScenario(Scenario):
         consumer = self.load("OptOutConsumerFunction", "opt_out_consumer")
         warm, *numbers = opt_out_numbers(messages + 1)
 
-        def opt_out(phone: str) -> None:
-            api.lambda_handler(
+        def opt_out(phone: str) -> dict[str, Any]:
+            return api.lambda_handler(
                 _api_event("/opt-out", {"phone": phone, "source": "web"}), LocalLambdaContext("api", 10)
             )
 
