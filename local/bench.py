@@ -723,19 +723,26 @@ def function_profiles(messages: int) -> dict[str, dict[str, Any]]:
 
     A first round warms every function (init, token, discovery); the second is measured, and
     its total duration divided by the messages it carried is what a message costs in compute."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     import requests
 
     from local.builders import dtmf_request, inbound_sms, social_contact
     from local.stack import LocalStack
 
+    warm = 3
     with LocalStack(port=0, retry_delay_seconds=1, environments=1) as stack:
         api = requests.Session()
         api.headers.update({"x-api-key": stack.api_key})
         schedules = [s.function_id for s in stack.template.schedule_sources()]
+        # Outbound recipients opt in before either round: consent is not the outbound workflow's
+        # cost, and the consent API's measured invocations are then the opt-outs alone.
+        recipients = daytime_recipients(warm + messages, datetime.now(UTC))
+        for phone in recipients:
+            body = {"phone": phone, "source": "web", "evidence": "bench sign-up form"}
+            api.post(f"{stack.front_url}/opt-in", json=body, timeout=30).raise_for_status()
 
-        def round_of(label: str, count: int) -> None:
+        def round_of(label: str, count: int, first: int) -> None:
             now = datetime.now(UTC)
             for n in range(count):
                 api.post(
@@ -755,13 +762,27 @@ def function_profiles(messages: int) -> dict[str, dict[str, Any]]:
                     for n in range(count)
                 ]
             )
+            sent = []
+            for phone in recipients[first : first + count]:
+                answer = api.post(f"{stack.front_url}/sms/outbound", json=campaign(phone), timeout=30)
+                sent.append((queued_message_id(answer.json()), phone))
+            for phone in opt_out_numbers(count, first):
+                api.post(f"{stack.front_url}/opt-out", json={"phone": phone, "source": "web"}, timeout=30)
+            stack.wait_until_drained(timeout=120, interval=0.1)
+            # Once the messages are sent, the SMS channel reports each delivered (signed, no API key).
+            for message_id, phone in sent:
+                body, headers = delivered_report(stack.webhook_secret, message_id, phone)
+                answer = requests.post(
+                    f"{stack.front_url}/sms/status", data=body, headers=headers, timeout=30
+                )
+                answer.raise_for_status()  # a report refused (401, 422) would leave its consumer idle
             stack.wait_until_drained(timeout=120, interval=0.1)
             for function_id in schedules:
                 api.post(f"{stack.front_url}/_local/schedules/{function_id}", timeout=300)
 
-        round_of("warm", 3)
+        round_of("warm", warm, 0)
         before = {function_id: len(pool.durations_ms()) for function_id, pool in stack.runtimes.items()}
-        round_of("prof", messages)
+        round_of("prof", messages, warm)
         profiles: dict[str, dict[str, Any]] = {}
         for function_id, pool in stack.runtimes.items():
             durations = pool.durations_ms()[before[function_id] :]
