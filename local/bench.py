@@ -898,7 +898,16 @@ def main(argv: list[str] | None = None) -> int:
     api_functions_of = {route.function_id for route in load_template().api_routes()}
     costs: dict[str, Any] = {}
     for workflow, measure in measures.items():
-        api_requests = 1.0 if any(stage.function_id in api_functions_of for stage in measure.stages) else 0.0
+        # One API Gateway request per API function invocation: a delivered outbound message is two
+        # (the send and the channel's report).
+        api_requests = round(
+            sum(
+                stage.invocations_per_message
+                for stage in measure.stages
+                if stage.function_id in api_functions_of
+            ),
+            3,
+        )
         lines, total = cost_lines(measure, profiles, api_requests)
         costs[workflow] = {
             "unit": measure.unit,
