@@ -951,14 +951,14 @@ def print_report(report: dict[str, Any]) -> None:
         for stage in data["stages"]:
             counts = stage["counts"]
             print(
-                f"  {workflow:<14} {stage['function_id']:<28} calls {counts['aws_calls_total']:>6}"
+                f"  {workflow:<14} {stage['function_id']:<31} calls {counts['aws_calls_total']:>6}"
                 f"  WRU {counts['dynamodb_write_units']:>5}  RRU {counts['dynamodb_read_units']:>5}"
                 f"  logs {counts['log_bytes']:>6} B"
             )
     print("\nFunctions on the local stack (warm duration, peak memory of the process)")
     for fid, profile in report["functions"].items():
         print(
-            f"  {fid:<28} warm median {profile['warm_ms_median']} ms, p95 {profile['warm_ms_p95']} ms"
+            f"  {fid:<31} warm median {profile['warm_ms_median']} ms, p95 {profile['warm_ms_p95']} ms"
             f" over {profile['warm_invocations']};"
             f" peak {profile['peak_memory_mb']} MB of {profile['memory_size_mb']}"
         )
