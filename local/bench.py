@@ -30,14 +30,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from local.template import ROOT, load_template
 
 PRICES: dict[str, Any] = json.loads((ROOT / "local" / "prices.json").read_text())
 REPORT = ROOT / ".local" / "bench.json"
 BENCH_RUNS = 7
+# What the moto runs' DeliveryWebhookSecret holds: the delivery reports are signed with it.
+WEBHOOK_SECRET = "bench-delivery-webhook-secret"  # noqa: S105 - the bench's own, on moto
+OUTBOUND_SENDER = "+14155550100"
 
 # ---------------------------------------------------------------------------------- cold import
 
@@ -230,6 +235,13 @@ def capacity_units(operation: str, params: dict[str, Any]) -> tuple[float, float
         return float(units), 0.0
     if operation in ("GetItem", "Query", "Scan"):
         return 0.0, 1.0 if params.get("ConsistentRead") else 0.5
+    if operation == "BatchGetItem":  # each key is read as a GetItem would be
+        return 0.0, float(
+            sum(
+                len(request["Keys"]) * (1.0 if request.get("ConsistentRead") else 0.5)
+                for request in params["RequestItems"].values()
+            )
+        )
     return 0.0, 0.0
 
 
@@ -367,6 +379,12 @@ class Scenario:
     def measure(self, messages: int) -> WorkflowMeasure:
         raise NotImplementedError
 
+    def batch_size(self, function_id: str) -> int:
+        """The records Lambda hands the function per invocation (its event source's BatchSize)."""
+        return next(
+            s.batch_size for s in self.provisioned.template.queue_sources() if s.function_id == function_id
+        )
+
     def poller(self, queue_id: str, function_id: str, module: Any, timeout: int) -> Any:
         from local.events import LocalLambdaContext
         from local.poller import QueuePoller
@@ -395,6 +413,55 @@ def _api_event(path: str, body: dict[str, Any]) -> dict[str, Any]:
     return api_gateway_event(
         "POST", path, json.dumps(body), {"content-type": "application/json"}, binary=True
     )
+
+
+def daytime_recipients(count: int, now: datetime) -> list[str]:
+    """`count` numbers in one time zone where it is well inside the 08:00-21:00 send window now (an
+    hour's margin either side, as the demo picks them), so a campaign to them is queued, not held:
+    the demo's candidates round the world, the first open one with its last three digits varied."""
+    import phonenumbers
+    from phonenumbers import timezone
+
+    from local.demos.outbound_sms import CANDIDATES
+
+    for candidate in CANDIDATES:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(candidate))
+        if all(9 <= now.astimezone(ZoneInfo(zone)).hour < 20 for zone in zones):
+            return [f"{candidate[:-3]}{n:03d}" for n in range(count)]
+    raise RuntimeError(f"no candidate number is inside its send window at {now.isoformat()}")
+
+
+def opt_out_numbers(count: int, first: int = 0) -> list[str]:
+    return [f"+1415555{3000 + n:04d}" for n in range(first, first + count)]
+
+
+def campaign(phone: str) -> dict[str, Any]:
+    """POST /sms/outbound's body for one recipient."""
+    return {"to": [phone], "from": OUTBOUND_SENDER, "text": "Your order has shipped.", "campaignId": "bench"}
+
+
+def queued_message_id(answer: dict[str, Any]) -> str:
+    """The one message's id in a send's answer; anything but queued (held, refused) is not what
+    the scenario means to measure."""
+    messages = answer.get("messages") or []
+    if [message.get("status") for message in messages] != ["queued"]:
+        raise RuntimeError(f"the outbound message was not queued: {answer}")
+    return str(messages[0]["messageId"])
+
+
+def delivered_report(secret: str, message_id: str, phone: str) -> tuple[bytes, dict[str, str]]:
+    """(raw body, headers) of a "delivered" report as the SMS channel posts it, signed now."""
+    from local.demos.outbound_sms import sign
+
+    body = json.dumps(
+        {
+            "messageId": message_id,
+            "status": "delivered",
+            "to": phone,
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
+    return body, {"content-type": "application/json", "X-Signature": sign(secret, body, int(time.time()))}
 
 
 class InboundSmsScenario(Scenario):
@@ -468,12 +535,7 @@ class DtmfScenario(Scenario):
                 _api_event("/dtmf", dtmf_request("bench-session-warm", "1")), LocalLambdaContext("api", 10)
             )
             poller.deliver_once()
-        batch_size = next(
-            s.batch_size
-            for s in self.provisioned.template.queue_sources()
-            if s.function_id == "DtmfConsumerFunction"
-        )
-        rounds = math.ceil(messages / batch_size)
+        rounds = math.ceil(messages / self.batch_size("DtmfConsumerFunction"))
         return WorkflowMeasure(
             self.workflow,
             self.unit,
@@ -529,7 +591,127 @@ class SocialInboxScenario(Scenario):
         )
 
 
-SCENARIOS: list[type[Scenario]] = [InboundSmsScenario, DtmfScenario, SocialInboxScenario]
+class OutboundSmsScenario(Scenario):
+    """A campaign message to one consented recipient, sent through CXone, then the channel's
+    "delivered" report for it, passed on to CXone. The held-message release runs on a schedule and
+    only for held messages: not part of a message's cost."""
+
+    workflow = "outbound-sms"
+    unit = "message"
+
+    def measure(self, messages: int) -> WorkflowMeasure:
+        from local.events import LocalLambdaContext, api_gateway_event
+
+        consent = self.load("ConsentApiFunction", "consent_api")
+        api = self.load("OutboundSmsApiFunction", "outbound_sms_api")
+        consumer = self.load("OutboundSmsConsumerFunction", "outbound_sms_consumer")
+        webhook = self.load("DeliveryWebhookFunction", "delivery_webhook")
+        status_consumer = self.load("DeliveryStatusConsumerFunction", "delivery_status_consumer")
+        poller = self.poller("OutboundSmsQueue", "OutboundSmsConsumerFunction", consumer, 60)
+        status_poller = self.poller(
+            "DeliveryStatusQueue", "DeliveryStatusConsumerFunction", status_consumer, 60
+        )
+        warm, *recipients = daytime_recipients(messages + 1, datetime.now(UTC))
+        sent: list[tuple[str, str]] = []  # (message id, recipient)
+
+        def send(phone: str) -> dict[str, Any]:
+            response: dict[str, Any] = api.lambda_handler(
+                _api_event("/sms/outbound", campaign(phone)), LocalLambdaContext("api", 10)
+            )
+            sent.append((queued_message_id(json.loads(response["body"])), phone))
+            return response
+
+        def report(message_id: str, phone: str) -> dict[str, Any]:
+            body, headers = delivered_report(WEBHOOK_SECRET, message_id, phone)
+            return webhook.lambda_handler(
+                api_gateway_event("POST", "/sms/status", body, headers, binary=True),
+                LocalLambdaContext("webhook", 10),
+            )
+
+        # Every recipient opts in first (consent is not this workflow's cost); then one message
+        # through every stage, uncounted, so each function is warm as nearly every message finds it.
+        with captured_output(self.counter):
+            for phone in [warm, *recipients]:
+                body = {"phone": phone, "source": "web", "evidence": "bench sign-up form"}
+                consent.lambda_handler(_api_event("/opt-in", body), LocalLambdaContext("consent", 10))
+            send(warm)
+            poller.deliver_once()
+            report(*sent.pop())
+            status_poller.deliver_once()
+        rounds = math.ceil(messages / self.batch_size("OutboundSmsConsumerFunction"))
+        status_rounds = math.ceil(messages / self.batch_size("DeliveryStatusConsumerFunction"))
+        return WorkflowMeasure(
+            self.workflow,
+            self.unit,
+            messages,
+            [
+                self.stage(
+                    "OutboundSmsApiFunction", messages, messages, lambda: [send(p) for p in recipients]
+                ),
+                self.stage(
+                    "OutboundSmsConsumerFunction",
+                    rounds,
+                    messages,
+                    lambda: [poller.deliver_once() for _ in range(rounds)],
+                ),
+                self.stage("DeliveryWebhookFunction", messages, messages, lambda: [report(*m) for m in sent]),
+                self.stage(
+                    "DeliveryStatusConsumerFunction",
+                    status_rounds,
+                    messages,
+                    lambda: [status_poller.deliver_once() for _ in range(status_rounds)],
+                ),
+            ],
+        )
+
+
+class ConsentScenario(Scenario):
+    """An opt-out: recorded and queued by the API, then put on the DNC group of every CXone
+    environment (two here, as the template configures them: primary and emea)."""
+
+    workflow = "consent"
+    unit = "opt-out"
+
+    def measure(self, messages: int) -> WorkflowMeasure:
+        from local.events import LocalLambdaContext
+
+        api = self.load("ConsentApiFunction", "consent_api")
+        consumer = self.load("OptOutConsumerFunction", "opt_out_consumer")
+        warm, *numbers = opt_out_numbers(messages + 1)
+
+        def opt_out(phone: str) -> dict[str, Any]:
+            return api.lambda_handler(
+                _api_event("/opt-out", {"phone": phone, "source": "web"}), LocalLambdaContext("api", 10)
+            )
+
+        poller = self.poller("OptOutQueue", "OptOutConsumerFunction", consumer, 60)
+        with captured_output(self.counter):
+            opt_out(warm)
+            poller.deliver_once()
+        rounds = math.ceil(messages / self.batch_size("OptOutConsumerFunction"))
+        return WorkflowMeasure(
+            self.workflow,
+            self.unit,
+            messages,
+            [
+                self.stage("ConsentApiFunction", messages, messages, lambda: [opt_out(n) for n in numbers]),
+                self.stage(
+                    "OptOutConsumerFunction",
+                    rounds,
+                    messages,
+                    lambda: [poller.deliver_once() for _ in range(rounds)],
+                ),
+            ],
+        )
+
+
+SCENARIOS: list[type[Scenario]] = [
+    InboundSmsScenario,
+    DtmfScenario,
+    SocialInboxScenario,
+    OutboundSmsScenario,
+    ConsentScenario,
+]
 
 
 def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) -> dict[str, WorkflowMeasure]:
@@ -538,7 +720,8 @@ def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) ->
 
     from local.provision import provision
     from local.simulators import CxoneSimulator, TicketingSimulator
-    from local.stack import LOCAL_CXONE_CREDENTIALS
+    from local.stack import LOCAL_CXONE_CREDENTIALS, LOCAL_EMEA_CREDENTIALS
+    from local.template import LOCAL_EMEA_SECRET
 
     saved = dict(os.environ)
     results: dict[str, WorkflowMeasure] = {}
@@ -558,14 +741,17 @@ def per_message(messages: int, scenarios: list[type[Scenario]] | None = None) ->
             with (
                 mock_aws(),
                 counter.installed(),
-                CxoneSimulator(credentials=LOCAL_CXONE_CREDENTIALS) as cxone,
+                CxoneSimulator(credentials=[LOCAL_CXONE_CREDENTIALS, LOCAL_EMEA_CREDENTIALS]) as cxone,
                 TicketingSimulator(api_key=ticketing_key) as ticketing,
             ):
                 provisioned = provision(
                     secret_values={
                         "CxoneCredentialsSecret": json.dumps(LOCAL_CXONE_CREDENTIALS),
                         "TicketingApiKeySecret": json.dumps({"api_key": ticketing_key}),
-                    }
+                        "DeliveryWebhookSecret": json.dumps({"current": WEBHOOK_SECRET, "previous": ""}),
+                    },
+                    # The template's second CXone environment (emea) keeps its credentials apart.
+                    extra_secrets={LOCAL_EMEA_SECRET: json.dumps(LOCAL_EMEA_CREDENTIALS)},
                 )
                 scenario = scenario_type(provisioned, cxone, ticketing, counter)
                 counter.reset()
@@ -585,19 +771,26 @@ def function_profiles(messages: int) -> dict[str, dict[str, Any]]:
 
     A first round warms every function (init, token, discovery); the second is measured, and
     its total duration divided by the messages it carried is what a message costs in compute."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     import requests
 
     from local.builders import dtmf_request, inbound_sms, social_contact
     from local.stack import LocalStack
 
+    warm = 3
     with LocalStack(port=0, retry_delay_seconds=1, environments=1) as stack:
         api = requests.Session()
         api.headers.update({"x-api-key": stack.api_key})
         schedules = [s.function_id for s in stack.template.schedule_sources()]
+        # Outbound recipients opt in before either round: consent is not the outbound workflow's
+        # cost, and the consent API's measured invocations are then the opt-outs alone.
+        recipients = daytime_recipients(warm + messages, datetime.now(UTC))
+        for phone in recipients:
+            body = {"phone": phone, "source": "web", "evidence": "bench sign-up form"}
+            api.post(f"{stack.front_url}/opt-in", json=body, timeout=30).raise_for_status()
 
-        def round_of(label: str, count: int) -> None:
+        def round_of(label: str, count: int, first: int) -> None:
             now = datetime.now(UTC)
             for n in range(count):
                 api.post(
@@ -617,13 +810,27 @@ def function_profiles(messages: int) -> dict[str, dict[str, Any]]:
                     for n in range(count)
                 ]
             )
+            sent = []
+            for phone in recipients[first : first + count]:
+                answer = api.post(f"{stack.front_url}/sms/outbound", json=campaign(phone), timeout=30)
+                sent.append((queued_message_id(answer.json()), phone))
+            for phone in opt_out_numbers(count, first):
+                api.post(f"{stack.front_url}/opt-out", json={"phone": phone, "source": "web"}, timeout=30)
+            stack.wait_until_drained(timeout=120, interval=0.1)
+            # Once the messages are sent, the SMS channel reports each delivered (signed, no API key).
+            for message_id, phone in sent:
+                body, headers = delivered_report(stack.webhook_secret, message_id, phone)
+                answer = requests.post(
+                    f"{stack.front_url}/sms/status", data=body, headers=headers, timeout=30
+                )
+                answer.raise_for_status()  # a report refused (401, 422) would leave its consumer idle
             stack.wait_until_drained(timeout=120, interval=0.1)
             for function_id in schedules:
                 api.post(f"{stack.front_url}/_local/schedules/{function_id}", timeout=300)
 
-        round_of("warm", 3)
+        round_of("warm", warm, 0)
         before = {function_id: len(pool.durations_ms()) for function_id, pool in stack.runtimes.items()}
-        round_of("prof", messages)
+        round_of("prof", messages, warm)
         profiles: dict[str, dict[str, Any]] = {}
         for function_id, pool in stack.runtimes.items():
             durations = pool.durations_ms()[before[function_id] :]
@@ -745,7 +952,16 @@ def main(argv: list[str] | None = None) -> int:
     api_functions_of = {route.function_id for route in load_template().api_routes()}
     costs: dict[str, Any] = {}
     for workflow, measure in measures.items():
-        api_requests = 1.0 if any(stage.function_id in api_functions_of for stage in measure.stages) else 0.0
+        # One API Gateway request per API function invocation: a delivered outbound message is two
+        # (the send and the channel's report).
+        api_requests = round(
+            sum(
+                stage.invocations_per_message
+                for stage in measure.stages
+                if stage.function_id in api_functions_of
+            ),
+            3,
+        )
         lines, total = cost_lines(measure, profiles, api_requests)
         costs[workflow] = {
             "unit": measure.unit,
@@ -815,14 +1031,14 @@ def print_report(report: dict[str, Any]) -> None:
         for stage in data["stages"]:
             counts = stage["counts"]
             print(
-                f"  {workflow:<14} {stage['function_id']:<28} calls {counts['aws_calls_total']:>6}"
+                f"  {workflow:<14} {stage['function_id']:<31} calls {counts['aws_calls_total']:>6}"
                 f"  WRU {counts['dynamodb_write_units']:>5}  RRU {counts['dynamodb_read_units']:>5}"
                 f"  logs {counts['log_bytes']:>6} B"
             )
     print("\nFunctions on the local stack (warm duration, peak memory of the process)")
     for fid, profile in report["functions"].items():
         print(
-            f"  {fid:<28} warm median {profile['warm_ms_median']} ms, p95 {profile['warm_ms_p95']} ms"
+            f"  {fid:<31} warm median {profile['warm_ms_median']} ms, p95 {profile['warm_ms_p95']} ms"
             f" over {profile['warm_invocations']};"
             f" peak {profile['peak_memory_mb']} MB of {profile['memory_size_mb']}"
         )

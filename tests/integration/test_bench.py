@@ -88,3 +88,5 @@ def test_capacity_units_round_each_item_up_to_a_whole_kilobyte() -> None:
     assert bench.capacity_units("BatchWriteItem", batch) == (3.0, 0.0)
     assert bench.capacity_units("GetItem", {"ConsistentRead": True}) == (0.0, 1.0)
     assert bench.capacity_units("GetItem", {}) == (0.0, 0.5)
+    reads = {"RequestItems": {"t": {"Keys": [small, small], "ConsistentRead": True}, "u": {"Keys": [small]}}}
+    assert bench.capacity_units("BatchGetItem", reads) == (0.0, 2.5)
