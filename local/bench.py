@@ -104,6 +104,19 @@ def _provisioned_on_moto(template_path: Path) -> Iterator[tuple[Any, str]]:
         server.stop()
 
 
+def _same_resources(provisioned: Any, root: Path) -> Any:
+    """Another checkout's template read against the resources already made for this one (moto
+    keeps one account per process, and the stacks' resources have the same names)."""
+    from local.provision import Provisioned
+    from local.template import Resolver
+
+    template = load_template(root / "template.yaml")
+    resolver = provisioned.resolver
+    return Provisioned(
+        template, Resolver(template, resolver.refs, resolver.attributes, resolver.pseudo["AWS::StackName"])
+    )
+
+
 @dataclass
 class HandlerTree:
     """One checkout's API handlers, to import: this one, or a baseline commit's."""
@@ -154,14 +167,10 @@ def import_ratios(runs: int = BENCH_RUNS, baseline: Path | None = None) -> dict[
     base = {
         key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
     }
-    with contextlib.ExitStack() as stack:
-        trees = {
-            "current": HandlerTree(ROOT, *stack.enter_context(_provisioned_on_moto(ROOT / "template.yaml")))
-        }
+    with _provisioned_on_moto(ROOT / "template.yaml") as (provisioned, endpoint):
+        trees = {"current": HandlerTree(ROOT, provisioned, endpoint)}
         if baseline is not None:
-            trees["baseline"] = HandlerTree(
-                baseline, *stack.enter_context(_provisioned_on_moto(baseline / "template.yaml"))
-            )
+            trees["baseline"] = HandlerTree(baseline, _same_resources(provisioned, baseline), endpoint)
         results: dict[str, dict[str, Any]] = {}
         for function_id, code_dir in api_functions():
             runnable = {
