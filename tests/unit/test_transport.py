@@ -119,6 +119,24 @@ def test_backoff_is_jittered_within_its_window(cxone_sim):
     assert clock.sleeps != ceilings
 
 
+def test_a_webhook_policy_backs_off_briefly_and_waits_no_longer_than_its_timeout(cxone_sim):
+    clock = FakeClock()
+    cxone_sim.add_fault(status=503, count=4, path_prefix=DISCOVERY)
+    cxone_sim.add_fault(status=429, retry_after=2, count=1, path_prefix=DISCOVERY)
+    http = RetryingHttp(
+        "webhook", policy=RetryPolicy.for_webhook(6, timeout=1.5), sleeper=clock.sleep, rng=lambda: 1.0
+    )
+
+    with pytest.raises(RetryableUpstreamError):
+        http.request("GET", cxone_sim.url + DISCOVERY, budget(clock))
+
+    # 0.2, 0.4, 0.8, then capped at 1 s; then a Retry-After over the timeout is not waited for.
+    assert clock.sleeps == [0.2, 0.4, 0.8, 1.0]
+    assert len(cxone_sim.requests(path_prefix=DISCOVERY)) == 5
+    policy = RetryPolicy.for_webhook(3, timeout=2.5)
+    assert (policy.max_attempts, policy.connect_timeout, policy.read_timeout) == (3, 2.5, 2.5)
+
+
 @pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
 def test_client_errors_are_not_retried(cxone_sim, status):
     clock = FakeClock()

@@ -74,6 +74,19 @@ class RetryPolicy:
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
 
+    @classmethod
+    def for_webhook(cls, max_attempts: int, timeout: float) -> RetryPolicy:
+        """A client's own receiver (an audit or status webhook): a short backoff, and every attempt
+        and every wait bounded by `timeout`, so a slow receiver cannot hold a batch for long."""
+        return cls(
+            max_attempts=max_attempts,
+            base_delay=0.2,
+            max_delay=1.0,
+            max_retry_after=timeout,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+        )
+
     def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
         """Full jitter: uniformly between 0 and the capped exponential step."""
         return rng() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))

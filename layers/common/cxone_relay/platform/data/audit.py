@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cxone_relay.platform.data.dynamo import DynamoTable, Item
+from cxone_relay.platform.errors import InvalidRequest
 from cxone_relay.platform.redaction import PhoneHasher, mask_phone, redact
 
 
@@ -46,6 +47,26 @@ class AuditEvent:
     # A keyed hash of what the subject was (PhoneHasher.digest), so a later request under the
     # same id can be told apart from a retry without the record holding its content.
     content_hash: str | None = None
+
+
+def rejected_request(
+    workflow: str,
+    request: InvalidRequest,
+    fields: list[str] | None = None,
+    correlation_id: str | None = None,
+) -> AuditEvent:
+    """A request refused before its workflow judged it, under its API request id, with the fields
+    that were wrong: by default their names only, never their values (a value may be a number)."""
+    named = fields if fields is not None else [problem.field for problem in request.problems]
+    return AuditEvent(
+        workflow,
+        request.request_id,
+        "rejected",
+        "rejected",
+        request.reason,
+        details={"fields": named},
+        correlation_id=correlation_id,
+    )
 
 
 @dataclass(frozen=True)

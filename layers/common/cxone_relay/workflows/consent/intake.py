@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditTrail, rejected_request
 from cxone_relay.platform.data.consent import ConsentChange, ConsentLedger, ConsentStatus
 from cxone_relay.platform.data.dnc import DncSyncStore
 from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest
@@ -132,17 +132,9 @@ class ConsentIntake:
         number (it may be what was invalid)."""
         count("ConsentRequestsRejected", reason=request.reason)
         logger.info("consent request rejected", extra={"reason": request.reason})
-        self._audit.record(
-            AuditEvent(
-                WORKFLOW,
-                request.request_id,
-                "rejected",
-                "rejected",
-                request.reason,
-                details={"fields": [str(problem) for problem in request.problems]},
-                correlation_id=request.request_id,
-            )
-        )
+        # Names with the reasons here: a consent reason says what is wrong with a number, not what it is.
+        fields = [str(problem) for problem in request.problems]
+        self._audit.record(rejected_request(WORKFLOW, request, fields, correlation_id=request.request_id))
 
     def _number(self, raw: str, region: str | None) -> str:
         try:

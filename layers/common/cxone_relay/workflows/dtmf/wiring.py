@@ -42,18 +42,8 @@ def consumer(
     webhook = None
     if settings.dtmf_audit_webhook_url:
         timeout = settings.dtmf_audit_webhook_timeout_seconds
-        http = RetryingHttp(
-            "audit-webhook",
-            policy=RetryPolicy(
-                max_attempts=settings.dtmf_audit_webhook_max_attempts,
-                base_delay=0.2,
-                max_delay=1.0,
-                max_retry_after=timeout,
-                connect_timeout=timeout,
-                read_timeout=timeout,
-            ),
-            sleeper=sleeper,
-        )
+        policy = RetryPolicy.for_webhook(settings.dtmf_audit_webhook_max_attempts, timeout)
+        http = RetryingHttp("audit-webhook", policy=policy, sleeper=sleeper)
         webhook = AuditWebhook(settings.dtmf_audit_webhook_url, http)
     outbox = WebhookOutbox(webhook, parts.audit, settings.dtmf_audit_webhook_batch_seconds)
     processor = DtmfProcessor(cxone=parts.cxone().client(), audit=parts.audit, outbox=outbox)

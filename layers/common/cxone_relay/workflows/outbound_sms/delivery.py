@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditTrail, rejected_request
 from cxone_relay.platform.data.messages import iso
 from cxone_relay.platform.errors import FieldProblem, InvalidFields, InvalidRequest
 from cxone_relay.platform.observability import count, logger
@@ -56,15 +56,6 @@ class DeliveryIntake:
         """A signed report whose body is invalid: the channel has a bug worth seeing."""
         count("DeliveryReportsInvalid", reason=request.reason)
         try:
-            self._audit.record(
-                AuditEvent(
-                    WORKFLOW,
-                    request.request_id,
-                    "rejected",
-                    "rejected",
-                    request.reason,
-                    details={"fields": [problem.field for problem in request.problems]},
-                )
-            )
+            self._audit.record(rejected_request(WORKFLOW, request))
         except Exception:
             logger.exception("could not audit a refused delivery report")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from cxone_relay.platform.data.audit import AuditEvent, AuditTrail
+from cxone_relay.platform.data.audit import AuditEvent, AuditTrail, rejected_request
 from cxone_relay.platform.data.consent import ConsentLedger, ConsentStatus
 from cxone_relay.platform.data.messages import (
     HeldMessages,
@@ -351,18 +351,7 @@ class OutboundIntake:
         """A request refused before any recipient was judged: audited under the API request id with
         the fields that were wrong (not their values: they may be numbers)."""
         count("OutboundInvalid", reason=request.reason)
-        self._record(
-            [
-                AuditEvent(
-                    WORKFLOW,
-                    request.request_id,
-                    "rejected",
-                    "rejected",
-                    request.reason,
-                    details={"fields": [problem.field for problem in request.problems]},
-                )
-            ]
-        )
+        self._record([rejected_request(WORKFLOW, request)])
 
     def _record(self, events: list[AuditEvent]) -> None:
         try:

@@ -154,18 +154,8 @@ def status_consumer(
     def secrets() -> list[str]:
         return webhook_secrets(secret_json(settings.delivery_webhook_secret_arn, required=("current",)))
 
-    http = RetryingHttp(
-        "status-webhook",
-        policy=RetryPolicy(
-            max_attempts=settings.status_webhook_max_attempts,
-            base_delay=0.2,
-            max_delay=1.0,
-            max_retry_after=timeout,
-            connect_timeout=timeout,
-            read_timeout=timeout,
-        ),
-        sleeper=sleeper,
-    )
+    policy = RetryPolicy.for_webhook(settings.status_webhook_max_attempts, timeout)
+    http = RetryingHttp("status-webhook", policy=policy, sleeper=sleeper)
     processor = StatusProcessor(
         statuses=MessageStatusStore(parts.state_table, clock),
         cxone=parts.cxone(sleeper=sleeper).client(),
