@@ -38,6 +38,7 @@ class QueuePoller:
         invoke: Invoke,
         retry_delay_seconds: int = 0,
         batching_window_seconds: float | None = None,
+        long_poll_seconds: int = 0,
     ) -> None:
         self._sqs = sqs_client
         self.queue_url = queue_url
@@ -47,6 +48,10 @@ class QueuePoller:
         # Lambda leaves failed records invisible for the visibility timeout; locally a short
         # delay keeps demos and tests quick while still letting other records go first.
         self._retry_delay = retry_delay_seconds
+        # A running stack long-polls for the first record, as Lambda's pollers do: moto answers as
+        # soon as one arrives, and an idle queue costs a receive a second, not twenty. Tests that
+        # drain a queue step by step keep 0, so an empty queue answers at once.
+        self._long_poll = long_poll_seconds
         self._window = (
             source.batching_window_seconds if batching_window_seconds is None else batching_window_seconds
         )
@@ -60,7 +65,7 @@ class QueuePoller:
                 MaxNumberOfMessages=min(10, self.source.batch_size - len(messages)),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
-                WaitTimeSeconds=0,
+                WaitTimeSeconds=0 if messages else self._long_poll,
             ).get("Messages", [])
             messages.extend(batch)
             if not batch and (messages or time.monotonic() >= deadline):

@@ -63,6 +63,8 @@ MAX_LOCAL_BATCHING_WINDOW = 1.0
 # Execution environments per function (Lambda runs many; enough here for races to show).
 DEFAULT_ENVIRONMENTS = 4
 IDLE_SLEEP_SECONDS = 0.1
+# Each poller's wait for a first record (SQS long polling; Lambda's pollers wait up to 20 s).
+LONG_POLL_SECONDS = 1
 ERROR_SLEEP_SECONDS = 1.0
 POLLER_JOIN_SECONDS = 5.0
 
@@ -284,6 +286,7 @@ class LocalStack:
                     source,
                     invoke=self.runtimes[source.function_id].invoke,
                     retry_delay_seconds=self.retry_delay_seconds,
+                    long_poll_seconds=LONG_POLL_SECONDS,
                     batching_window_seconds=min(
                         float(source.batching_window_seconds), MAX_LOCAL_BATCHING_WINDOW
                     ),
