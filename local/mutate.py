@@ -106,7 +106,12 @@ GROUPS = [
     Group(
         "dtmf-rules",
         ("workflows/dtmf/rules.py", "workflows/dtmf/intake.py"),
-        ("tests/unit/test_dtmf_rules.py", "tests/integration/test_dtmf_validation.py"),
+        # The intake's audit and queueing are exercised through the API handler in test_dtmf.py.
+        (
+            "tests/unit/test_dtmf_rules.py",
+            "tests/integration/test_dtmf_validation.py",
+            "tests/integration/test_dtmf.py",
+        ),
     ),
     Group(
         "dtmf-processor",
