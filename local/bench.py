@@ -78,8 +78,8 @@ def _run_python(script: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _provisioned_on_moto(template_path: Path) -> Iterator[tuple[Any, str]]:
-    """A moto server of its own with every resource of one template: (Provisioned, endpoint)."""
+def _provisioned_on_moto() -> Iterator[tuple[Any, str]]:
+    """A moto server of its own with every resource of template.yaml: (Provisioned, endpoint)."""
     import logging
 
     import boto3
@@ -99,7 +99,7 @@ def _provisioned_on_moto(template_path: Path) -> Iterator[tuple[Any, str]]:
             aws_secret_access_key="bench",  # noqa: S106 - moto's, not a secret
             region_name="us-east-1",
         )
-        yield provision(load_template(template_path), session=session, endpoint_url=endpoint), endpoint
+        yield provision(session=session, endpoint_url=endpoint), endpoint
     finally:
         server.stop()
 
@@ -107,14 +107,12 @@ def _provisioned_on_moto(template_path: Path) -> Iterator[tuple[Any, str]]:
 def _same_resources(provisioned: Any, root: Path) -> Any:
     """Another checkout's template read against the resources already made for this one (moto
     keeps one account per process, and the stacks' resources have the same names)."""
-    from local.provision import Provisioned
+    from local.provision import STACK_NAME, Provisioned
     from local.template import Resolver
 
     template = load_template(root / "template.yaml")
     resolver = provisioned.resolver
-    return Provisioned(
-        template, Resolver(template, resolver.refs, resolver.attributes, resolver.pseudo["AWS::StackName"])
-    )
+    return Provisioned(template, Resolver(template, resolver.refs, resolver.attributes, STACK_NAME))
 
 
 @dataclass
@@ -167,7 +165,7 @@ def import_ratios(runs: int = BENCH_RUNS, baseline: Path | None = None) -> dict[
     base = {
         key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
     }
-    with _provisioned_on_moto(ROOT / "template.yaml") as (provisioned, endpoint):
+    with _provisioned_on_moto() as (provisioned, endpoint):
         trees = {"current": HandlerTree(ROOT, provisioned, endpoint)}
         if baseline is not None:
             trees["baseline"] = HandlerTree(baseline, _same_resources(provisioned, baseline), endpoint)
