@@ -74,7 +74,9 @@ class Components:
         return DeadLetters(self.publisher(self.settings.dead_letter_queue_url), workflow)
 
     def idempotency(self, key_prefix: str, ttl_seconds: int, **options: str) -> Idempotency:
-        return Idempotency(self.settings.idempotency_table, key_prefix, ttl_seconds=ttl_seconds, **options)
+        return Idempotency(
+            self.settings.idempotency_table, key_prefix, self.dynamodb, ttl_seconds=ttl_seconds, **options
+        )
 
     def cxone(self, sleeper: Callable[[float], None] = time.sleep) -> CxoneGateway:
         """`sleeper` waits out Retry-After and backoff (tests record the waits instead)."""

@@ -27,6 +27,7 @@ class Idempotency:
         self,
         table_name: str,
         key_prefix: str,
+        dynamodb_client: Any,
         key_jmespath: str = "id",
         payload_validation_jmespath: str = "",
         ttl_seconds: int = 86400,
@@ -37,7 +38,9 @@ class Idempotency:
             raise_on_no_idempotency_key=True,
             expires_after_seconds=ttl_seconds,
         )
-        self._persistence = DynamoDBPersistenceLayer(table_name=table_name)
+        # The container's own client: left to itself, Powertools builds a boto3 Session of its own,
+        # which loads the endpoint rules and DynamoDB's model a second time in each cold start.
+        self._persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
         # A fixed prefix keeps keys stable across code moves and renames of the handler module.
         self._key_prefix = key_prefix
 
