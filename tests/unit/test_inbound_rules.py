@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from cxone_relay.platform.language import LanguageDetector
+from cxone_relay.platform.language import LanguageDetector, LanguageGuess
 from cxone_relay.workflows.inbound_sms.keywords import KeywordAction, KeywordRules
 from cxone_relay.workflows.inbound_sms.moderation import SpamRules
-from cxone_relay.workflows.inbound_sms.routing import DEFAULT_ROUTING_RULES, CategoryRules, QueueRouter
+from cxone_relay.workflows.inbound_sms.routing import (
+    DEFAULT_ROUTING_RULES,
+    CategoryRules,
+    MessageRouter,
+    QueueRouter,
+)
 
 RULES = KeywordRules.from_lists()
 OUT, IN, HELP = KeywordAction.OPT_OUT, KeywordAction.OPT_IN, KeywordAction.HELP
@@ -116,6 +121,57 @@ def test_spam_phrases(text, rule):
 def test_categories(text, category, keywords):
     result = CategoryRules(DEFAULT_ROUTING_RULES).categorise(text)
     assert (result.name, result.keywords) == (category, keywords)
+
+
+ACCOUNT_RULES = {"account": ["log in", "sign up"], "billing": ["bill"], "legal": ["pa", "law"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "keywords"),
+    [
+        # A keyword of several words matches those words together, in order, across punctuation.
+        ("I can't LOG IN since Monday", "account", ("log in",)),
+        ("Where do I sign up?", "account", ("sign up",)),
+        # ...and not the words apart, or out of order.
+        ("The log says I am in", "general", ()),
+        ("In the log, nothing", "general", ()),
+        ("Please log it in the bill", "billing", ("bill",)),
+        # A word of four letters or more may be a plural; a shorter one is never stripped.
+        ("Two bills this month", "billing", ("bill",)),
+        ("New laws apply", "legal", ("law",)),
+        ("Our pas de deux tickets", "general", ()),
+    ],
+)
+def test_category_keywords_of_several_words_and_plurals(text, category, keywords):
+    result = CategoryRules(ACCOUNT_RULES).categorise(text)
+    assert (result.name, result.keywords) == (category, keywords)
+
+
+class FixedDetector:
+    def __init__(self, guess: LanguageGuess) -> None:
+        self.guess = guess
+
+    def detect(self, text: str) -> LanguageGuess:
+        return self.guess
+
+
+def test_message_router_decides_language_category_and_queue_together():
+    router = MessageRouter(
+        FixedDetector(LanguageGuess("es", 0.876543, fell_back=False)),  # type: ignore[arg-type]
+        CategoryRules(DEFAULT_ROUTING_RULES),
+        QueueRouter({"es:billing": "facturacion"}),
+    )
+
+    routing = router.route("Quiero un refund")
+
+    assert routing.model_dump() == {
+        "category": "billing",
+        "keywords": ["refund"],
+        "language": "es",
+        "language_confidence": 0.877,  # three places: what the audit and CXone show
+        "language_fallback": False,
+        "queue": "facturacion",
+    }
 
 
 def test_router_prefers_the_most_specific_key():
