@@ -103,6 +103,8 @@ class DtmfHarness:
         event = api_gateway_event(
             "POST", route.path, raw, {"Content-Type": "application/json"}, binary=route.binary_bodies
         )
+        # API Gateway's request id: the correlation id of everything the request leads to.
+        self.last_api_request_id = event["requestContext"]["requestId"]
         response = self.api.lambda_handler(event, LocalLambdaContext("dtmf-api", 10))
         return response["statusCode"], json.loads(response["body"])
 

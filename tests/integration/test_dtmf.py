@@ -111,6 +111,31 @@ def test_an_accepted_request_is_sent_audited_and_posted_to_the_webhook(dtmf):
     assert dtmf.depth() == 0
 
 
+def test_the_queued_request_and_its_audit_record_carry_the_api_request_id(dtmf):
+    request_id = accepted_id(dtmf, dtmf_request("session-1", "12*#", timeout_ms=4000))
+    api_request_id = dtmf.last_api_request_id
+
+    [message] = dtmf.sqs.receive_message(
+        QueueUrl=dtmf.queue_url, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
+    body = json.loads(message["Body"])
+    assert message["MessageAttributes"]["correlation_id"]["StringValue"] == api_request_id
+    assert (body["id"], body["correlation_id"]) == (request_id, api_request_id)
+    # The queue holds JSON as the consumer's model reads it: an ISO 8601 time, in UTC.
+    accepted_at = datetime.fromisoformat(body["accepted_at"])
+    assert "T" in body["accepted_at"] and accepted_at.utcoffset() == timedelta(0)
+    assert abs(accepted_at - datetime.now(UTC)) < timedelta(minutes=5)
+    [queued] = [record for record in dtmf.audit(request_id) if record["action"] == "queued"]
+    assert queued["correlation_id"] == api_request_id
+    assert queued["details"] == {
+        "validation_result": "valid",
+        "interaction_id": "session-1",
+        "sequence_matrix_key": "main-menu",
+        "digit_count": 4,
+        "timeout_ms": 4000,
+    }
+
+
 def test_tones_given_in_the_request_are_sent_as_given(dtmf):
     accepted_id(dtmf, dtmf_request("session-2", "9", tone_duration_ms=40, tone_spacing_ms=1000))
     dtmf.deliver()
