@@ -9,6 +9,7 @@ what they read (local/, functions/, events/, template.yaml). It is slow (minutes
 part of `make test`.
 
     python -m local.mutate [--max-children 2] [--only GROUP ...]
+    python -m local.mutate --report [--only GROUP ...]   # score the last runs again, without running
 
 Prints the score per module and every surviving mutant as a diff, writes .local/mutation.json,
 and exits non-zero if a module scores under the bar. Mutants that no test can tell apart from the
@@ -247,6 +248,24 @@ pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}
     (workspace / "pyproject.toml").write_text(pyproject)
 
 
+def refresh_tests(workspace: Path) -> None:
+    """Put the repo's current tests (and what they read) into a group's workspace; the mutated
+    package stays as it was, so the mutants keep their names."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("tests", "local", "functions", "events"):
+        shutil.copytree(ROOT / name, workspace / name, ignore=ignore, dirs_exist_ok=True)
+    shutil.copy2(ROOT / "template.yaml", workspace / "template.yaml")
+
+
+def not_killed(workspace: Path) -> list[str]:
+    output = mutmut(workspace, "results", "--all", "true")
+    return [
+        name
+        for name, status in (line.strip().rsplit(": ", 1) for line in output.splitlines() if ": " in line)
+        if status not in ("killed", "timeout")
+    ]
+
+
 def mutmut(workspace: Path, *args: str) -> str:
     command = [str(Path(sys.executable).with_name("mutmut")), *args]
     return subprocess.run(command, cwd=workspace, capture_output=True, text=True, check=False).stdout
@@ -289,21 +308,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested in parallel")
     parser.add_argument("--only", nargs="*", help="names of groups to run (default: all)")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="score the groups' last runs (their workspaces in .mutate/) without running them again",
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="run only the mutants a group's last run left alive, against the current tests",
+    )
     args = parser.parse_args(argv)
     groups = [group for group in GROUPS if not args.only or group.name in args.only]
     scores = {module: ModuleScore(module) for group in groups for module in group.modules}
     survivors: list[dict[str, str]] = []
     for group in groups:
         workspace = WORKSPACE / group.name
-        prepare_workspace(workspace, group)
-        print(f"mutating {group.name}: {', '.join(group.modules)} (this takes minutes)", flush=True)
-        with (workspace / "mutmut.log").open("w") as log:
+        if args.report:
+            if (workspace / "mutants").is_dir():
+                score(workspace, scores, survivors)
+            else:
+                print(f"{group.name}: never run (python -m local.mutate --only {group.name})")
+            continue
+        again: list[str] = []
+        if args.again and (workspace / "mutants").is_dir():
+            refresh_tests(workspace)
+            again = not_killed(workspace)
+            print(f"{group.name}: {len(again)} mutants left alive last time, run again", flush=True)
+        else:
+            prepare_workspace(workspace, group)
+            print(f"mutating {group.name}: {', '.join(group.modules)} (this takes minutes)", flush=True)
+        with (workspace / "mutmut.log").open("a" if again else "w") as log:
             subprocess.run(
                 [
                     str(Path(sys.executable).with_name("mutmut")),
                     "run",
                     "--max-children",
                     str(args.max_children),
+                    *again,
                 ],
                 cwd=workspace,
                 stdout=log,

@@ -177,6 +177,8 @@ def test_invalid_field_is_422_naming_it_and_audited(inbound, change, field):
     assert field in [problem["field"] for problem in body["fields"]]
     [record] = inbound.audit()
     assert record["action"] == "rejected" and record["reason"] == "invalid_fields"
+    # The audit says which field was wrong, as the answer did.
+    assert field in [problem.split(":")[0] for problem in record["details"]["fields"]]
     # An id that failed its own pattern never becomes a key: the API request id stands in.
     assert (record["subject"] == payload["id"]) is (field != "id")
     assert inbound.depth("InboundSmsQueue") == 0
@@ -199,11 +201,8 @@ def test_missing_consent_is_422_with_reason_and_audit(inbound):
 def test_a_refusal_is_logged_with_the_message_id_reason_and_rule(inbound, captured_logs):
     inbound.post(sms("msg-logged", "Free lottery for you"))
 
-    [line] = [
-        json.loads(line)
-        for line in captured_logs.getvalue().splitlines()
-        if "inbound message rejected" in line
-    ]
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    [line] = [line for line in lines if line.get("message") == "inbound message rejected"]
     assert (line["message_id"], line["reason"], line["rule"], line["level"]) == (
         "msg-logged",
         "spam",
