@@ -95,9 +95,13 @@ GROUPS = [
         ),
     ),
     Group(
-        "outbound-intake-processor",
+        "outbound-intake",
+        ("workflows/outbound_sms/intake.py",),
+        ("tests/integration/test_outbound_sms.py", "tests/integration/test_consent_and_outbound.py"),
+    ),
+    Group(
+        "outbound-processor",
         (
-            "workflows/outbound_sms/intake.py",
             "workflows/outbound_sms/processor.py",
             "workflows/outbound_sms/release.py",
             "workflows/outbound_sms/status.py",
