@@ -248,6 +248,11 @@ only_mutate = {json.dumps([f"cxone_relay/{module}" for module in group.modules])
 also_copy = ["local", "functions", "events", "template.yaml", "mutmut_compat.py"]
 pytest_add_cli_args = ["-p", "mutmut_compat", "-p", "no:randomly", "-q", {deselect}]
 pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}
+# A mutant that waits forever (a retry loop that never ends) is caught as a timeout. mutmut's
+# default limit, 15 times the clean run, spends many minutes on each; 3 times (and 5 s) still
+# leaves a mutant that only runs as long as the clean tests well inside it.
+timeout_multiplier = 3.0
+timeout_constant = 5.0
 """
     (workspace / "pyproject.toml").write_text(pyproject)
 
