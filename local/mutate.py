@@ -237,6 +237,10 @@ def prepare_workspace(workspace: Path, group: Group) -> None:
         shutil.copytree(ROOT / name, workspace / name, ignore=ignore)
     shutil.copy2(ROOT / "template.yaml", workspace / "template.yaml")
     (workspace / "mutmut_compat.py").write_text(COMPAT_PLUGIN)
+    write_config(workspace, group)
+
+
+def write_config(workspace: Path, group: Group) -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     # The package sits at the top of the workspace, not under layers/common.
     pyproject = pyproject.replace('pythonpath = ["layers/common", "."]', 'pythonpath = ["."]')
@@ -257,9 +261,10 @@ timeout_constant = 5.0
     (workspace / "pyproject.toml").write_text(pyproject)
 
 
-def refresh_tests(workspace: Path) -> None:
-    """Put the repo's current tests (and what they read) into a group's workspace; the mutated
-    package stays as it was, so the mutants keep their names."""
+def refresh_tests(workspace: Path, group: Group) -> None:
+    """Put the repo's current tests (and what they read) and the mutmut settings into a group's
+    workspace; the mutated package stays as it was, so the mutants keep their names."""
+    write_config(workspace, group)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("tests", "local", "functions", "events"):
         shutil.copytree(ROOT / name, workspace / name, ignore=ignore, dirs_exist_ok=True)
@@ -341,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         again: list[str] = []
         if args.again and (workspace / "mutants").is_dir():
-            refresh_tests(workspace)
+            refresh_tests(workspace, group)
             again = not_killed(workspace)
             print(f"{group.name}: {len(again)} mutants left alive last time, run again", flush=True)
         else:
