@@ -190,6 +190,16 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "platform/cxone/tokens.py",
         "return shared, True",
     ): "the lease flag is only read when no token came back; with a token the caller returns it",
+    **dict.fromkeys(
+        [
+            ("platform/cxone/tokens.py", "held = None"),
+            ("platform/cxone/tokens.py", "held = self._memory.get(None)"),
+            ("platform/cxone/tokens.py", "if held is None and self._fresh(held):"),
+            ("platform/cxone/tokens.py", "if held is not None and self._fresh(None):"),
+        ],
+        "the look at memory before the lock only spares a caller the lock: the same look under"
+        " the lock returns the same token",
+    ),
     (
         "platform/data/consent.py",
         'condition="attribute_not_exists(pk) or updated_at <= :when",',

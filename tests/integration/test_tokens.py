@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from datetime import UTC, datetime
 
 import boto3
@@ -788,10 +789,14 @@ def test_a_token_response_without_a_token_is_refused_by_name(body, error, messag
 
 
 def test_every_token_in_a_token_response_is_scrubbed_from_logs_from_then_on():
+    # Values new to this process (the scrubber's list of secrets lives as long as the process,
+    # and a test run again in it must not find them already there), and none with a shape the
+    # scrubber knows by itself (an id_token need not be a JWT).
+    run = uuid.uuid4().hex[:8]
     tokens = {
-        "access_token": "access-3f9a1c77",
-        "refresh_token": "refresh-8e21b0d4",
-        "id_token": _id_token({"tenantId": "tenant-1", "sub": "agent-42"}),
+        "access_token": f"access-{run}",
+        "refresh_token": f"refresh-{run}",
+        "id_token": f"opaque-id-{run}",
     }
     fetcher, environment = _fetcher(ScriptedHttp(DISCOVERY_BODY, json.dumps(tokens).encode()))
     fetcher.fetch(environment, budget())
@@ -808,3 +813,223 @@ def test_a_token_expires_when_cxone_says_or_after_an_hour(answer, lifetime):
         http, lambda _environment: Credentials("id", "secret", "ak", "as"), clock=lambda: 1000.0
     )
     assert fetcher.fetch(environment, budget()).expires_at == 1000.0 + lifetime
+
+
+# The SSM cache, read and written ---------------------------------------------------------
+
+
+class CountingSsm:
+    """The SSM client, counting the token cache's reads."""
+
+    def __init__(self, client: object) -> None:
+        self._client, self.reads = client, 0
+
+    def get_parameter(self, **kwargs: object) -> object:
+        self.reads += 1
+        return self._client.get_parameter(**kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def container_counting_ssm(sim_url: str, clock: Clock) -> tuple[CxoneGateway, CountingSsm]:
+    ssm = CountingSsm(boto3.client("ssm"))
+    gateway = CxoneGateway(
+        settings_for(sim_url),
+        ssm_client=ssm,
+        dynamodb_client=boto3.client("dynamodb"),
+        credentials=sim_credentials,
+        clock=clock,
+        sleeper=_no_waiting,
+    )
+    return gateway, ssm
+
+
+def test_a_cold_container_takes_a_fresh_token_from_ssm_without_the_lease(stack, cxone_sim):
+    clock = Clock()
+    first = new_container(cxone_sim.url, clock)
+    environment = first.settings.primary_environment
+    token = first.tokens.get(environment, budget())
+    # Someone else holds the lease: a container that went for it would wait (and fail here).
+    assert token_lease(clock, "other-container").acquire("primary")
+    cold, ssm = container_counting_ssm(cxone_sim.url, clock)
+
+    assert cold.tokens.get(environment, budget()) == token
+    assert cold.tokens.get(environment, budget()) == token
+    assert ssm.reads == 1  # then it answers from memory
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_concurrent_callers_waiting_on_a_fetch_take_its_token_from_memory(stack, cxone_sim):
+    """Callers that queued on the lock behind the one fetching find its token in memory, and
+    read SSM no more than the fetcher did (its look before and after taking the lease)."""
+    gateway, ssm = container_counting_ssm(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    fetching, release = threading.Event(), threading.Event()
+    lock = gateway.tokens._lock(environment.name)
+    waiting = threading.Semaphore(0)
+
+    class SignallingLock:
+        """The environment's lock, telling the test when a caller starts waiting for it."""
+
+        def __enter__(self) -> None:
+            if threading.current_thread() is not leader:
+                waiting.release()
+            lock.acquire()
+
+        def __exit__(self, *_: object) -> None:
+            lock.release()
+
+    gateway.tokens._locks[environment.name] = SignallingLock()  # type: ignore[assignment]
+    fetch = gateway.tokens._fetcher.fetch
+
+    def held_fetch(*args: object) -> AccessToken:
+        fetching.set()
+        assert release.wait(10)
+        return fetch(*args)  # type: ignore[arg-type]
+
+    gateway.tokens._fetcher.fetch = held_fetch  # type: ignore[method-assign]
+    results: list[AccessToken] = []
+    leader = threading.Thread(target=lambda: results.append(gateway.tokens.get(environment, budget())))
+    leader.start()
+    assert fetching.wait(10)
+    followers = [
+        threading.Thread(target=lambda: results.append(gateway.tokens.get(environment, budget())))
+        for _ in range(3)
+    ]
+    for follower in followers:
+        follower.start()
+    for _ in followers:
+        assert waiting.acquire(timeout=10)  # each is at the lock, behind the fetch
+    release.set()
+    for thread in (leader, *followers):
+        thread.join(timeout=10)
+
+    assert len(results) == 4 and len({token.value for token in results}) == 1
+    assert ssm.reads == 2
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_a_cold_start_with_nothing_cached_logs_no_cache_warning(stack, cxone_sim, captured_logs):
+    gateway = new_container(cxone_sim.url, Clock())
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+    assert "token cache unreadable" not in captured_logs.getvalue()
+
+
+def test_a_cache_we_may_not_read_is_logged_and_costs_one_fetch(stack, cxone_sim, captured_logs):
+    class DeniedSsm(CountingSsm):
+        def get_parameter(self, **kwargs: object) -> object:
+            raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetParameter")
+
+    gateway = CxoneGateway(
+        settings_for(cxone_sim.url),
+        ssm_client=DeniedSsm(boto3.client("ssm")),
+        dynamodb_client=boto3.client("dynamodb"),
+        credentials=sim_credentials,
+        clock=Clock(),
+        sleeper=_no_waiting,
+    )
+    assert gateway.tokens.get(gateway.settings.primary_environment, budget()).value
+    # Read before and after taking the lease: both reads fail, both are told.
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "unreadable" in line]
+    assert {(line["message"], line["parameter"]) for line in lines} == {
+        ("token cache unreadable", f"{PREFIX}/primary")
+    }
+    assert all("AccessDeniedException" in line["error"] for line in lines)
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_the_cached_token_says_what_it_is_and_that_it_may_be_deleted(stack, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    gateway.tokens.get(gateway.settings.primary_environment, budget())
+    [parameter] = boto3.client("ssm").describe_parameters()["Parameters"]
+    assert (parameter["Name"], parameter["Type"]) == (f"{PREFIX}/primary", "SecureString")
+    assert parameter["Description"] == "CXone access token cache (written by cxone-relay; safe to delete)"
+
+
+def test_a_cache_write_that_fails_is_logged_and_the_token_still_used(stack, cxone_sim, captured_logs):
+    class ReadOnlySsm(CountingSsm):
+        def put_parameter(self, **kwargs: object) -> object:
+            raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "PutParameter")
+
+    gateway = CxoneGateway(
+        settings_for(cxone_sim.url),
+        ssm_client=ReadOnlySsm(boto3.client("ssm")),
+        dynamodb_client=boto3.client("dynamodb"),
+        credentials=sim_credentials,
+        clock=Clock(),
+        sleeper=_no_waiting,
+    )
+    environment = gateway.settings.primary_environment
+    token = gateway.tokens.get(environment, budget())
+
+    assert gateway.tokens.get(environment, budget()) == token  # kept in memory all the same
+    [line] = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "not written" in line]
+    assert (line["message"], line["parameter"], line["level"]) == (
+        "token cache not written",
+        f"{PREFIX}/primary",
+        "WARNING",
+    )
+    assert "AccessDeniedException" in line["error"]
+
+
+def test_a_token_read_from_the_cache_is_scrubbed_from_logs(stack, cxone_sim):
+    value = f"cached-token-{uuid.uuid4().hex[:8]}"  # new to this process
+    SsmTokenCache(boto3.client("ssm"), PREFIX).save("primary", AccessToken(value, Clock().now + 3600))
+    gateway = new_container(cxone_sim.url, Clock())
+
+    assert gateway.tokens.get(gateway.settings.primary_environment, budget()).value == value
+    assert value not in redact_text(f"request failed with {value}")
+
+
+class FailingAcquire(FailingRelease):
+    """A DynamoDB client whose lease acquire (a conditional put) fails."""
+
+    def put_item(self, **_: object) -> None:
+        raise self._error
+
+    def delete_item(self, **kwargs: object) -> object:
+        return self._client.delete_item(**kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_lease_that_cannot_be_asked_for_is_logged_and_the_token_fetched(stack, cxone_sim, captured_logs):
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")
+    dynamodb = FailingAcquire(boto3.client("dynamodb"), throttled)
+    gateway = new_container(cxone_sim.url, Clock(), dynamodb=dynamodb)
+
+    token = gateway.tokens.get(gateway.settings.primary_environment, budget())  # waiting would raise
+
+    assert token.value and len(token_requests(cxone_sim)) == 1
+    [line] = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "lease" in line]
+    assert (line["message"], line["level"]) == ("token lease unavailable; fetching without it", "WARNING")
+    assert "ProvisionedThroughputExceededException" in line["error"]
+
+
+def test_a_fetch_for_one_environment_never_holds_up_another(stack, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    primary = gateway.settings.primary_environment
+    emea = primary.model_copy(update={"name": "emea"})  # another environment, on the same simulator
+    fetching, release = threading.Event(), threading.Event()
+    fetch = gateway.tokens._fetcher.fetch
+
+    def held_fetch(environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
+        if environment.name == primary.name:
+            fetching.set()
+            assert release.wait(10)
+        return fetch(environment, budget)
+
+    gateway.tokens._fetcher.fetch = held_fetch  # type: ignore[method-assign]
+    held = threading.Thread(target=lambda: gateway.tokens.get(primary, budget()))
+    held.start()
+    assert fetching.wait(10)
+    other: list[AccessToken] = []
+    getter = threading.Thread(target=lambda: other.append(gateway.tokens.get(emea, budget())))
+    getter.start()
+    getter.join(timeout=10)  # returns at once unless it waits on primary's lock
+    finished_while_primary_was_held = not getter.is_alive()
+    release.set()
+    held.join(timeout=10)
+    getter.join(timeout=10)
+
+    assert finished_while_primary_was_held
+    assert other and other[0].value

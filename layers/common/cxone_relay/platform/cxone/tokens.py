@@ -206,9 +206,9 @@ class TokenProvider:
         return token is not None and token.is_fresh(self._clock(), self._margin)
 
     def get(self, environment: CxoneEnvironment, budget: TimeBudget) -> AccessToken:
-        token = self._memory.get(environment.name)
-        if token is not None and self._fresh(token):
-            return token
+        held = self._memory.get(environment.name)
+        if held is not None and self._fresh(held):
+            return held  # the common case, without waiting for a refresh in another thread
         with self._lock(environment.name):
             token = self._memory.get(environment.name)
             if token is not None and self._fresh(token):
