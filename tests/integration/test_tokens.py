@@ -281,6 +281,10 @@ def test_a_container_that_finds_the_lease_taken_waits_for_the_holders_token(stac
     assert token == delivered
     assert waits == [0.25, 0.25]
     assert cxone_sim.requests(path_prefix=TOKEN_PATH) == []
+    # Kept in memory: the next call needs neither SSM nor the lease (still held: it would wait).
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")
+    assert gateway.tokens.get(gateway.settings.primary_environment, budget()) == delivered
+    assert waits == [0.25, 0.25]
 
 
 def test_a_holder_that_never_delivers_delays_but_does_not_block(stack, cxone_sim):
@@ -457,6 +461,9 @@ def test_a_token_shared_just_before_we_take_the_lease_is_used_not_fetched_again(
 
     assert raced == [True]
     assert len(token_requests(cxone_sim)) == 1
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")  # B keeps A's token in memory
+    assert container_b.tokens.get(container_b.settings.primary_environment, budget()) == token_b
+    assert len(token_requests(cxone_sim)) == 1
     assert token_b.value == container_a.tokens.get(container_a.settings.primary_environment, budget()).value
 
 
@@ -597,7 +604,12 @@ def test_a_holder_that_never_delivers_is_reported_before_we_fetch_anyway(stack, 
 
     gateway.tokens.get(gateway.settings.primary_environment, budget())
 
-    assert "token lease still held; fetching anyway" in captured_logs.getvalue()
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    held, fetched = (
+        [(line["level"], line.get("environment")) for line in lines if line["message"] == message]
+        for message in ("token lease still held; fetching anyway", "fetched CXone access token")
+    )
+    assert (held, fetched) == ([("WARNING", "primary")], [("INFO", "primary")])
 
 
 # What mutation testing found untested ------------------------------------------------------
@@ -1033,3 +1045,37 @@ def test_a_fetch_for_one_environment_never_holds_up_another(stack, cxone_sim):
 
     assert finished_while_primary_was_held
     assert other and other[0].value
+
+
+def test_a_failed_refresh_forgets_the_rejected_token(stack, cxone_sim):
+    gateway = new_container(cxone_sim.url, Clock())
+    environment = gateway.settings.primary_environment
+    rejected = gateway.tokens.get(environment, budget())
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/primary")
+    cxone_sim.add_fault(status=400, path_prefix=TOKEN_PATH, count=1)
+
+    with pytest.raises(AuthenticationError):
+        gateway.tokens.refresh_after_unauthorized(environment, rejected, budget())
+
+    # Not the rejected token, still unexpired, from memory: a new one.
+    assert gateway.tokens.get(environment, budget()).value != rejected.value
+    assert len(token_requests(cxone_sim)) == 2
+
+
+def test_a_damaged_cache_is_logged_and_costs_one_fetch(stack, cxone_sim, captured_logs):
+    boto3.client("ssm").put_parameter(Name=f"{PREFIX}/primary", Value="{not json", Type="SecureString")
+    gateway = new_container(cxone_sim.url, Clock())
+
+    assert gateway.tokens.get(gateway.settings.primary_environment, budget()).value
+
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "unreadable" in line]
+    assert {(line["message"], line["level"], line["parameter"]) for line in lines} == {
+        ("token cache unreadable", "WARNING", f"{PREFIX}/primary")
+    }
+    assert all("Expecting property name" in line["error"] for line in lines)
+    assert len(token_requests(cxone_sim)) == 1
+
+
+def test_the_cache_names_one_parameter_per_environment_under_the_prefix():
+    assert SsmTokenCache(None, "/cxone-relay/tokens/").parameter_name("emea") == "/cxone-relay/tokens/emea"
+    assert SsmTokenCache(None, "/cxone-relay/tokens").parameter_name("emea") == "/cxone-relay/tokens/emea"
