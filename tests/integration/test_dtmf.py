@@ -5,6 +5,7 @@ simulator as the audit webhook."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,7 +112,19 @@ def test_an_accepted_request_is_sent_audited_and_posted_to_the_webhook(dtmf):
     assert dtmf.depth() == 0
 
 
-def test_the_queued_request_and_its_audit_record_carry_the_api_request_id(dtmf):
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_queued_request_and_its_audit_record_carry_the_api_request_id(
+    dtmf, captured_logs, local_time_not_utc
+):
     request_id = accepted_id(dtmf, dtmf_request("session-1", "12*#", timeout_ms=4000))
     api_request_id = dtmf.last_api_request_id
 
@@ -134,6 +147,9 @@ def test_the_queued_request_and_its_audit_record_carry_the_api_request_id(dtmf):
         "digit_count": 4,
         "timeout_ms": 4000,
     }
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    [line] = [line for line in lines if line["message"] == "dtmf request queued"]
+    assert (line["request_id"], line["interaction_id"]) == (request_id, "session-1")
 
 
 def test_tones_given_in_the_request_are_sent_as_given(dtmf):
