@@ -217,14 +217,18 @@ def test_a_refused_request_is_audited_counted_and_never_reaches_cxone(
     cxone_sim.add_agent_sessions(["session-1"])
     dtmf = DtmfHarness(stack, cxone_sim, ticketing_sim, monkeypatch)
     refused(dtmf, dtmf_request(digits="１２"), "digits")  # noqa: RUF001
+    refused_request_id = dtmf.last_api_request_id
     dtmf.post("{")
     dtmf.drain()
 
     assert dtmf.sends() == [] and dtmf.played() == []
     invalid, malformed = dtmf.audit()
-    assert (invalid["action"], invalid["reason"]) == ("rejected", "invalid_fields")
+    assert (invalid["action"], invalid["outcome"]) == ("rejected", "rejected")
+    assert invalid["reason"] == "invalid_fields"
+    assert invalid["subject"] == refused_request_id  # under the API request: there is no id of ours yet
     assert invalid["details"]["validation_result"] == "invalid"
-    assert [f["field"] for f in invalid["details"]["fields"]] == ["digits"]
+    [problem] = invalid["details"]["fields"]
+    assert set(problem) == {"field", "message"} and problem["field"] == "digits" and problem["message"]
     assert "１２" not in json.dumps(invalid, default=str)  # noqa: RUF001 - what was sent is not kept
     assert (malformed["reason"], malformed["details"]["validation_result"]) == ("malformed_json", "invalid")
     metrics = [(name, dims.get("reason")) for name, dims in emf_metrics(capsys.readouterr().out)]
