@@ -386,7 +386,14 @@ def test_an_audit_failure_after_queueing_still_answers_202(dtmf, monkeypatch, ca
 
     monkeypatch.setattr(AuditTrail, "record", broken)
 
-    assert dtmf.post(dtmf_request())[0] == 202
+    status, answer = dtmf.post(dtmf_request())
+    assert status == 202
     assert dtmf.depth() == 1
     assert dtmf.post(dtmf_request(digits=""))[0] == 422
-    assert captured_logs.getvalue().count("could not audit a dtmf request") == 2
+    refused_request_id = dtmf.last_api_request_id
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    failures = [line for line in lines if line["message"] == "could not audit a dtmf request"]
+    assert [(line["level"], line["subject"], line["action"]) for line in failures] == [
+        ("ERROR", answer["id"], "queued"),
+        ("ERROR", refused_request_id, "rejected"),
+    ]
