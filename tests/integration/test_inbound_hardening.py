@@ -94,7 +94,13 @@ def test_an_audit_write_that_fails_never_turns_a_refusal_into_a_5xx(inbound, mon
     assert inbound.post(sms("msg-spam", "Free lottery!"))[0] == 422
     assert inbound.post(sms("msg-bad", **{"from": "+1 099 555 2671"}))[0] == 422
     assert inbound.post("[]")[0] == 400
-    assert captured_logs.getvalue().count("could not") == 3
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    failures = [line for line in lines if line["message"].startswith("could not")]
+    assert [(line["message"], line["level"], line["subject"], line["reason"]) for line in failures] == [
+        ("could not audit a refused message", "ERROR", "msg-spam", "spam"),
+        ("could not audit a refused message", "ERROR", "msg-bad", "invalid_fields"),
+        ("could not audit a refused message", "ERROR", inbound.last_request_id, "not_an_object"),
+    ]
 
 
 # Strict types -----------------------------------------------------------------------------

@@ -189,11 +189,9 @@ def test_missing_consent_is_422_with_reason_and_audit(inbound):
 
     assert (status, body) == (422, {"error": "rejected", "reason": "no consent"})
     [record] = inbound.audit("msg-nc")
-    assert (record["action"], record["reason"], record["phone_masked"]) == (
-        "rejected",
-        "no consent",
-        "***2671",
-    )
+    assert (record["workflow"], record["action"]) == ("inbound-sms", "rejected")
+    assert record["outcome"] == "rejected"
+    assert (record["reason"], record["phone_masked"]) == ("no consent", "***2671")
     assert record["correlation_id"] == inbound.last_request_id
     assert inbound.depth("InboundSmsQueue") == 0
 
