@@ -250,17 +250,21 @@ def test_a_number_sent_by_several_records_is_synced_as_its_first_request(consent
     consent.clock.advance(seconds=30.25)
     consent.opt_out("415-555-2671", "web")
     second = consent.last_request_id
-    consent.clock.advance(seconds=30.0004)  # applied 60.2504s after the first request
+    # Queued last, sent first: a STOP delivered late.
+    stop_at = first_at - timedelta(seconds=10)
+    consent.queue({"phone": A, "source": "sms", "reference": "msg-early", "requested_at": z(stop_at)})
+    consent.clock.advance(seconds=30.0004)  # applied 60.2504s after the API's first request
 
     consent.deliver()
 
     assert {(s.source, s.reference, s.requested_at) for s in consent.syncs().of_number(A)} == {
-        ("ivr", first, first_at)
+        ("sms", "msg-early", stop_at)
     }
     # The audit's lag is to the millisecond; the metric's is not rounded.
+    assert details(consent, "msg-early", "dnc_complete")["details"]["lag_seconds"] == Decimal("70.25")
     assert details(consent, first, "dnc_complete")["details"]["lag_seconds"] == Decimal("60.25")
     assert details(consent, second, "dnc_complete")["details"]["lag_seconds"] == Decimal("30")
-    assert lags(capsys.readouterr().out) == [60.2504]  # one number, lagging from its first request
+    assert lags(capsys.readouterr().out) == [70.2504]  # one number, lagging from its first request
 
 
 # Per-record answers ------------------------------------------------------------------------
