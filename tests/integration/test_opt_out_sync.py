@@ -102,10 +102,19 @@ def answered(captured_logs) -> list[tuple]:
 
 
 def lags(output: str) -> list[float]:
+    """Every DncSyncLag value emitted, in order; each is declared in seconds."""
     values = []
     for line in output.splitlines():
         if line.startswith('{"_aws"') and "DncSyncLag" in line:
-            values.extend(json.loads(line)["DncSyncLag"])
+            document = json.loads(line)
+            units = [
+                metric["Unit"]
+                for directive in document["_aws"]["CloudWatchMetrics"]
+                for metric in directive["Metrics"]
+                if metric["Name"] == "DncSyncLag"
+            ]
+            assert units == ["Seconds"]
+            values.extend(document["DncSyncLag"])
     return values
 
 
