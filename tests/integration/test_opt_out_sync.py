@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
+from decimal import Decimal
 
 import boto3
 import pytest
@@ -26,6 +28,16 @@ KEY = re.compile(r"dnc-add-[0-9a-f]{40}")
 @pytest.fixture
 def consent(stack, cxone_sim, monkeypatch) -> ConsentHarness:
     return ConsentHarness(stack, cxone_sim, monkeypatch)
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def digits(phone: str) -> str:
@@ -53,6 +65,11 @@ def details(consent: ConsentHarness, subject: str, action: str, environment: str
     return record
 
 
+def whole(record: dict) -> dict:
+    """An audit record without its key and timestamps (what the workflow decided)."""
+    return {k: v for k, v in record.items() if k not in {"pk", "sk", "recorded_at", "expires_at"}}
+
+
 def _state(consent: ConsentHarness) -> list[dict]:
     """The state table's items as DynamoDB returns them."""
     items: list[dict] = consent.dynamodb.scan(TableName=consent.stack.tables["StateTable"])["Items"]
@@ -70,18 +87,41 @@ def _counts(output: str, metric: str) -> list[tuple[float, dict[str, str]]]:
     return found
 
 
+def logged(captured_logs, message: str) -> list[dict]:
+    """The JSON log lines whose message is exactly `message`, in order."""
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    return [line for line in lines if line["message"] == message]
+
+
+def answered(captured_logs) -> list[tuple]:
+    """(level, environment, sent, applied, failed, error_count) of each "DNC call answered" line."""
+    return [
+        (a["level"], a["environment"], a["sent"], a["applied"], a["failed"], a["error_count"])
+        for a in logged(captured_logs, "DNC call answered")
+    ]
+
+
 def lags(output: str) -> list[float]:
+    """Every DncSyncLag value emitted, in order; each is declared in seconds."""
     values = []
     for line in output.splitlines():
         if line.startswith('{"_aws"') and "DncSyncLag" in line:
-            values.extend(json.loads(line)["DncSyncLag"])
+            document = json.loads(line)
+            units = [
+                metric["Unit"]
+                for directive in document["_aws"]["CloudWatchMetrics"]
+                for metric in directive["Metrics"]
+                if metric["Name"] == "DncSyncLag"
+            ]
+            assert units == ["Seconds"]
+            values.extend(document["DncSyncLag"])
     return values
 
 
 # One call per environment per batch ---------------------------------------------------------
 
 
-def test_100_opt_outs_in_one_batch_make_one_dnc_call_per_environment(consent, capsys):
+def test_100_opt_outs_in_one_batch_make_one_dnc_call_per_environment(consent, capsys, local_time_not_utc):
     phones = [f"+1415555{n:04d}" for n in range(2000, 2100)]
     sources = ["web", "ivr", "agent", "api"]
     references = []
@@ -216,25 +256,30 @@ def test_a_number_already_in_every_environment_is_not_sent_again(consent, capsys
 def test_a_number_sent_by_several_records_is_synced_as_its_first_request(consent, capsys):
     consent.opt_out(A, "ivr")
     first, first_at = consent.last_request_id, consent.clock.now
-    consent.clock.advance(seconds=30)
+    consent.clock.advance(seconds=30.25)
     consent.opt_out("415-555-2671", "web")
     second = consent.last_request_id
-    consent.clock.advance(seconds=30)
+    # Queued last, sent first: a STOP delivered late.
+    stop_at = first_at - timedelta(seconds=10)
+    consent.queue({"phone": A, "source": "sms", "reference": "msg-early", "requested_at": z(stop_at)})
+    consent.clock.advance(seconds=30.0004)  # applied 60.2504s after the API's first request
 
     consent.deliver()
 
     assert {(s.source, s.reference, s.requested_at) for s in consent.syncs().of_number(A)} == {
-        ("ivr", first, first_at)
+        ("sms", "msg-early", stop_at)
     }
-    assert details(consent, first, "dnc_complete")["details"]["lag_seconds"] == 60
-    assert details(consent, second, "dnc_complete")["details"]["lag_seconds"] == 30
-    assert lags(capsys.readouterr().out) == [60.0]  # one number, lagging from its first request
+    # The audit's lag is to the millisecond; the metric's is not rounded.
+    assert details(consent, "msg-early", "dnc_complete")["details"]["lag_seconds"] == Decimal("70.25")
+    assert details(consent, first, "dnc_complete")["details"]["lag_seconds"] == Decimal("60.25")
+    assert details(consent, second, "dnc_complete")["details"]["lag_seconds"] == Decimal("30")
+    assert lags(capsys.readouterr().out) == [70.2504]  # one number, lagging from its first request
 
 
 # Per-record answers ------------------------------------------------------------------------
 
 
-def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, capsys):
+def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, capsys, captured_logs):
     phones = [A, B, C, "+4930901820", "+61293744000"]
     references = {}
     for phone in phones:
@@ -265,6 +310,26 @@ def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, c
         "3",
         "2",
     )
+    assert answered(captured_logs) == [("INFO", "primary", 5, 5, 0, 0), ("INFO", "emea", 5, 3, 2, 2)]
+    assert [
+        (f["level"], f["reason_class"], f["reason"], f["dead_lettered"])
+        for f in logged(captured_logs, "queue record failed")
+    ] == [
+        (
+            "WARNING",
+            "DncNotApplied",
+            "cxone: DNC record not applied in emea: Temporary failure, try again",
+            False,
+        )
+    ] * 2
+    output = capsys.readouterr().out
+    assert [(dims["environment"], value) for value, dims in _counts(output, "DncSyncFailed")] == [
+        ("emea", 2.0)
+    ]
+    assert [(dims["environment"], value) for value, dims in _counts(output, "DncRecordsApplied")] == [
+        ("primary", 5.0),
+        ("emea", 3.0),
+    ]
 
     second = consent.deliver()
 
@@ -280,10 +345,12 @@ def test_a_200_with_per_record_errors_retries_only_the_failed_records(consent, c
         ("dnc_applied", "ok", "emea"),
         ("dnc_complete", "ok", None),
     ]
-    applied = [
-        (dims["environment"], value) for value, dims in _counts(capsys.readouterr().out, "DncRecordsApplied")
+    output = capsys.readouterr().out
+    assert [(dims["environment"], value) for value, dims in _counts(output, "DncRecordsApplied")] == [
+        ("emea", 2.0)
     ]
-    assert applied == [("primary", 5.0), ("emea", 3.0), ("emea", 2.0)]
+    assert _counts(output, "DncSyncFailed") == []
+    assert answered(captured_logs)[2:] == [("INFO", "emea", 2, 2, 0, 0)]
 
 
 def test_content_answered_with_failures_is_retried_under_a_new_idempotency_key(consent):
@@ -302,8 +369,18 @@ def test_content_answered_with_failures_is_retried_under_a_new_idempotency_key(c
 
 
 def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(consent):
-    consent.opt_out(A)
-    refused = consent.last_request_id
+    # An inbound STOP's opt-out, which carries its request's correlation id.
+    requested_at = consent.clock.now - timedelta(seconds=3)
+    refused = "msg-41"
+    consent.queue(
+        {
+            "phone": A,
+            "source": "sms",
+            "reference": refused,
+            "requested_at": z(requested_at),
+            "correlation_id": "corr-41",
+        }
+    )
     consent.opt_out(B)
     consent.cxone.fail_dnc_records([digits(A)], "Invalid phoneNumber for this business unit", group_id="7")
 
@@ -312,11 +389,31 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
     assert (result.succeeded, result.failed) == (2, 0)  # nothing to retry: A went to the DLQ itself
     assert consent.dnc("primary") == sorted([digits(A), digits(B)])
     assert consent.dnc("emea") == [digits(B)]
-    record = details(consent, refused, "dnc_refused", "emea")
-    assert (record["outcome"], record["reason"]) == (
-        "permanent_failure",
-        "Invalid phoneNumber for this business unit",
-    )
+    about = {
+        "workflow": "consent",
+        "subject": refused,
+        "phone_hash": consent.hasher().fingerprint(A),
+        "phone_masked": "***2671",
+        "correlation_id": "corr-41",
+    }
+    assert whole(details(consent, refused, "dnc_applied", "primary")) == about | {
+        "action": "dnc_applied",
+        "outcome": "ok",
+        "details": {
+            "source": "sms",
+            "environment": "primary",
+            "group_id": "1",
+            "requested_at": z(requested_at),
+            "applied_at": z(consent.clock.now),
+            "already_listed": False,
+        },
+    }
+    assert whole(details(consent, refused, "dnc_refused", "emea")) == about | {
+        "action": "dnc_refused",
+        "outcome": "permanent_failure",
+        "reason": "Invalid phoneNumber for this business unit",
+        "details": {"source": "sms", "environment": "emea", "group_id": "7", "requested_at": z(requested_at)},
+    }
     [(body, attributes)] = consent.dead_letters()
     assert json.loads(body)["reference"] == refused
     assert attributes["failure_class"] == "DncRecordRefused"
@@ -324,7 +421,12 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
         "cxone: DNC record refused in emea: Invalid phoneNumber for this business unit"
     )
     # Dead-lettered under the opt-out's own reference, beside its DNC decisions.
-    assert ("dead_lettered", "permanent_failure", None) in consent.actions(refused)
+    assert [a[0] for a in consent.actions(refused)] == ["dnc_applied", "dnc_refused", "dead_lettered"]
+    dead_lettered = whole(details(consent, refused, "dead_lettered"))
+    assert {k: dead_lettered[k] for k in (*about, "outcome", "reason")} == about | {
+        "outcome": "permanent_failure",
+        "reason": "cxone: DNC record refused in emea: Invalid phoneNumber for this business unit",
+    }
     assert consent.depth() == 0
 
 
@@ -433,13 +535,33 @@ def test_a_retry_after_longer_than_an_invocation_hands_the_records_back(consent)
     assert statuses(consent, "primary") == [429, 200] and statuses(consent, "emea") == [200]
 
 
-def test_an_environment_refusing_the_whole_call_dead_letters_only_after_the_others_have_it(consent):
+def test_an_environment_refusing_the_whole_call_dead_letters_only_after_the_others_have_it(
+    consent, capsys, captured_logs
+):
     consent.opt_out(A)
     consent.cxone.add_fault(status=403, path_prefix=dnc_path(GROUPS["emea"]), count=1)
 
     result = consent.deliver()
 
     assert result.failed == 0
+    refused = details(consent, consent.last_request_id, "dnc_refused", "emea")
+    assert (refused["outcome"], refused["reason"], refused["details"]) == (
+        "permanent_failure",
+        f"PermanentUpstreamError: cxone: POST {dnc_path('7')} refused (HTTP 403)",
+        {"source": "web", "environment": "emea", "group_id": "7", "requested_at": z(consent.clock.now)},
+    )
+    assert [
+        (w["level"], w["environment"], w["numbers"], w["reason_class"])
+        for w in logged(captured_logs, "DNC call failed")
+    ] == [("WARNING", "emea", 1, "PermanentUpstreamError")]
+    assert answered(captured_logs) == [("INFO", "primary", 1, 1, 0, 0)]
+    output = capsys.readouterr().out
+    assert [(dims["environment"], value) for value, dims in _counts(output, "DncSyncFailed")] == [
+        ("emea", 1.0)
+    ]
+    assert [(dims["environment"], value) for value, dims in _counts(output, "DncRecordsApplied")] == [
+        ("primary", 1.0)
+    ]
     assert consent.dnc("primary") == [digits(A)] and consent.dnc("emea") == []
     [(body, attributes)] = consent.dead_letters()
     assert attributes["failure_class"] == "DncRecordRefused"
@@ -546,7 +668,8 @@ def test_a_late_delivered_stop_older_than_an_opt_in_changes_nothing(consent):
 
     assert result.failed == 0
     assert consent.ledger().status(A) is ConsentStatus.OPTED_IN
-    assert consent.ledger().history(A)[0].reference == "msg-old"  # kept, in time order
+    oldest = consent.ledger().history(A)[0]  # kept, in time order, as the consumer recorded it
+    assert (oldest.status, oldest.source, oldest.reference) == (ConsentStatus.OPTED_OUT, "sms", "msg-old")
     assert consent.dnc_calls("emea") == []
     assert consent.actions("msg-old") == [("dnc_skipped", "superseded", None)]
 
@@ -620,7 +743,7 @@ def test_the_consumer_metrics_match_their_dashboard_queries(consent, capsys):
     assert_matches_dashboard(emitted)
 
 
-def test_a_number_refused_in_one_environment_still_reaches_the_others_before_the_dlq(consent):
+def test_a_number_refused_in_one_environment_still_reaches_the_others_before_the_dlq(consent, captured_logs):
     consent.start_consumer(CXONE_MAX_ATTEMPTS="1")
     consent.opt_out(A)
     consent.cxone.fail_dnc_records([digits(A)], "Number not allowed in this group", group_id="7")
@@ -634,6 +757,23 @@ def test_a_number_refused_in_one_environment_still_reaches_the_others_before_the
         ("dnc_failed", "retry", "primary"),
         ("dnc_refused", "permanent_failure", "emea"),
     ]
+    refused = details(consent, consent.last_request_id, "dnc_refused", "emea")
+    assert (refused["outcome"], refused["reason"], refused["details"]) == (
+        "permanent_failure",
+        "Number not allowed in this group",
+        {"source": "web", "environment": "emea", "group_id": "7", "requested_at": z(consent.clock.now)},
+    )
+    [failure] = logged(captured_logs, "queue record failed")
+    assert (failure["level"], failure["reason_class"], failure["dead_lettered"]) == (
+        "WARNING",
+        "DncNotApplied",
+        False,
+    )
+    # Both problems, the one that may pass and the one that cannot.
+    assert failure["reason"] == (
+        "cxone: DNC record not applied in emea: Number not allowed in this group;"
+        f" primary: RetryableUpstreamError: cxone: POST {dnc_path('1')} gave up after HTTP 503 (HTTP 503)"
+    )
 
     second = consent.deliver()
 
