@@ -3,8 +3,10 @@ the CXone and ticketing simulators, with an injected clock (issue 12's acceptanc
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from cxone_relay.platform.errors import PermanentUpstreamError
 from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
 from cxone_relay.workflows.social_inbox.window import position_text
 from local.builders import social_contact
+from local.events import LocalLambdaContext
 from tests.integration.inbox_harness import CHECKPOINT, NOW, InboxHarness, ScriptedContext
 
 PAGE_SIZE = 50  # the simulator's, like DFO's default page
@@ -48,10 +51,92 @@ def once_each(inbox: InboxHarness) -> Counter[str]:
     return Counter(inbox.upserted_ids())
 
 
-def test_230_conversations_over_5_pages_make_5_ticket_calls_of_at_most_50_and_a_final_checkpoint(inbox):
-    contacts = backlog(inbox)
+def plain(value: Any) -> Any:
+    """An audit record's value as JSON has it (DynamoDB hands numbers back as Decimals)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
-    result = inbox.run()
+
+def decisions(inbox: InboxHarness, subject: str | None = None) -> list[dict[str, Any]]:
+    """The audit records, without what only says where and when they were written."""
+    volatile = {"pk", "sk", "recorded_at", "expires_at"}
+    return [plain({k: v for k, v in r.items() if k not in volatile}) for r in inbox.audit(subject)]
+
+
+# What every log line carries, whoever wrote it; the rest is the line's own.
+STANDARD_LOG_KEYS = {
+    "level",
+    "location",
+    "message",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
+    "exception",
+    "exception_name",
+    "stack_trace",
+}
+
+
+def logged(captured_logs: Any, message: str) -> list[tuple[str, dict[str, Any]]]:
+    """(level, the keys a line adds) of every log line with this message."""
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    return [
+        (line["level"], {k: v for k, v in line.items() if k not in STANDARD_LOG_KEYS})
+        for line in lines
+        if line["message"] == message
+    ]
+
+
+def metric_values(output: str) -> list[tuple[str, dict[str, str], Any]]:
+    """(name, dimensions besides stack and service, value) of every EMF metric printed."""
+    found = []
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            dimensions = {
+                name: document[name]
+                for names in directive["Dimensions"]
+                for name in names
+                if name not in {"stack", "service"}
+            }
+            for metric in directive["Metrics"]:
+                found.append((metric["Name"], dimensions, document[metric["Name"]]))
+    return found
+
+
+def inbox_metrics(output: str) -> dict[str, Any]:
+    """The inbox's own metrics of one run: name (and priority) -> the values emitted."""
+    wanted = {"InboxPages", "ConversationsPulled", "ConversationsByPriority", "TicketsUpserted"}
+    wanted |= {"InboxRunDuration", "CheckpointLag", "InboxRunsSkipped"}
+    found: dict[str, Any] = {}
+    for name, dimensions, value in metric_values(output):
+        if name in wanted:
+            key = f"{name}[{dimensions['priority']}]" if "priority" in dimensions else name
+            assert set(dimensions) <= {"priority"}, (name, dimensions)
+            found.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def test_230_conversations_over_5_pages_make_5_ticket_calls_of_at_most_50_and_a_final_checkpoint(
+    inbox, capsys
+):
+    contacts = backlog(inbox)
+    context = LocalLambdaContext("inbox-pull", 240)
+
+    result = inbox.run(context)
 
     assert [len(call) for call in inbox.ticket_calls()] == [50, 50, 50, 50, 30]
     assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
@@ -72,6 +157,17 @@ def test_230_conversations_over_5_pages_make_5_ticket_calls_of_at_most_50_and_a_
         "sortingType": "asc",
     }
     assert len(later) == 4 and all(set(r["query"]) == {"scrollToken"} for r in later)
+    assert result["run_id"] == context.aws_request_id
+    assert inbox_metrics(capsys.readouterr().out) == {
+        "InboxPages": [5],
+        "ConversationsPulled": [230],
+        "ConversationsByPriority[HIGH]": [76],
+        "ConversationsByPriority[LOW]": [77],
+        "ConversationsByPriority[MEDIUM]": [77],
+        "TicketsUpserted": [50, 50, 50, 50, 30],
+        "InboxRunDuration": [0],
+        "CheckpointLag": [60.0],
+    }
 
 
 def test_a_ticket_carries_the_fields_the_issue_names(inbox):
@@ -396,7 +492,17 @@ def test_a_ticketing_outage_stops_the_run_and_the_next_run_upserts_only_what_did
         "ticketing unavailable",
         100,
     )
-    assert [r["action"] for r in inbox.audit("c-100")] == ["ticketing_failed"]
+    assert decisions(inbox, "c-100") == [
+        {
+            "workflow": "social-inbox",
+            "subject": "c-100",
+            "action": "ticketing_failed",
+            "outcome": "retry",
+            "reason": "ticketing: POST /api/v1/tickets/batch_upsert gave up after HTTP 503 (HTTP 503)",
+            "correlation_id": first["run_id"],
+        }
+    ]
+    assert decisions(inbox, "c-110") == []  # not sent, not decided: the next run's
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None and checkpoint.seen_at_position == ("c-099",)
     inbox.ticketing.clear_faults()
@@ -415,8 +521,26 @@ def test_a_ticket_the_ticketing_system_refuses_is_audited_and_does_not_hold_back
     assert result["outcome"] == "completed"
     assert (result["conversations"], result["tickets"]) == (60, 59)
     assert set(inbox.tickets()) == {contact["id"] for contact in contacts} - {"c-007"}
-    [refused] = inbox.audit("c-007")
-    assert (refused["action"], refused["outcome"]) == ("ticket_refused", "permanent_failure")
+    [refused] = decisions(inbox, "c-007")
+    assert refused == {
+        "workflow": "social-inbox",
+        "subject": "c-007",
+        "action": "ticket_refused",
+        "outcome": "permanent_failure",
+        "reason": "ticketing: POST /api/v1/tickets/batch_upsert refused (HTTP 400)",
+        "details": {
+            "priority": "MEDIUM",
+            "sentiment_score": -0.296,
+            "keywords": [],
+            "language": "en",
+            "shouting": False,
+            "raised_for_shouting": False,
+            "channel": "WHATSAPP",
+            "updated_at": position_text(inbox.ago(minutes=60 + 1 - 7)),
+            "status": 400,
+        },
+        "correlation_id": result["run_id"],
+    }
     # The refused chunk was retried ticket by ticket; the next chunk went whole.
     assert [len(call) for call in inbox.ticket_calls()] == [1] * 49 + [10]
     assert inbox.run()["conversations"] == 0  # passed over for good, not retried every run
@@ -432,31 +556,81 @@ def test_every_conversation_and_every_run_is_audited_without_the_customers_words
                 channel="WHATSAPP",
             ),
             social_contact("c-old", "hello", created_at=inbox.ago(days=100), updated_at=inbox.ago(days=3)),
+            # Served, but with no id the relay could file it under.
+            social_contact("", "hello", updated_at=inbox.ago(minutes=4)),
         ]
     )
 
-    result = inbox.run()
+    def remaining() -> float:
+        # The run takes 1.2345 s by its stopwatch: from its start to the first listing.
+        if len(inbox.listing_requests()) == 1 and inbox.stopwatch.now == NOW:
+            inbox.stopwatch.advance(seconds=1.2345)
+        return 60.0
 
-    [taken] = inbox.audit("c-pii")
-    assert (taken["action"], taken["outcome"], taken["correlation_id"]) == (
-        "ticket_upserted",
-        "ok",
-        result["run_id"],
-    )
-    assert taken["details"]["priority"] == "HIGH"
-    assert taken["details"]["keywords"] == ["refund"]
-    assert taken["details"]["channel"] == "WHATSAPP"
-    [dropped] = inbox.audit("c-old")
-    assert (dropped["action"], dropped["reason"]) == ("dropped", "older_than_retention")
-    [run] = inbox.audit(result["run_id"])
-    assert run["action"] == "run_completed"
-    assert {key: run["details"][key] for key in ("pages", "conversations", "by_priority", "tickets")} == {
+    result = inbox.run(ScriptedContext(remaining))
+
+    run_id = result["run_id"]
+    score = inbox.tickets()["c-pii"]["sentiment_score"]
+    assert decisions(inbox, "c-pii") == [
+        {
+            "workflow": "social-inbox",
+            "subject": "c-pii",
+            "action": "ticket_upserted",
+            "outcome": "ok",
+            "details": {
+                "priority": "HIGH",
+                "sentiment_score": score,
+                "keywords": ["refund"],
+                "language": "en",
+                "shouting": False,
+                "raised_for_shouting": False,
+                "channel": "WHATSAPP",
+                "updated_at": position_text(inbox.ago(minutes=5)),
+            },
+            "correlation_id": run_id,
+        }
+    ]
+    assert decisions(inbox, "c-old") == [
+        {
+            "workflow": "social-inbox",
+            "subject": "c-old",
+            "action": "dropped",
+            "outcome": "skipped",
+            "reason": "older_than_retention",
+            "details": {
+                "created_at": position_text(inbox.ago(days=100)),
+                "updated_at": position_text(inbox.ago(days=3)),
+            },
+            "correlation_id": run_id,
+        }
+    ]
+    details = {
         "pages": 1,
         "conversations": 1,
         "by_priority": {"HIGH": 1},
         "tickets": 1,
+        "dropped": {"older_than_retention": 1, "unreadable": 1},
+        "window_from": position_text(NOW - timedelta(days=90)),
+        "window_to": position_text(NOW - SETTLE),
+        "checkpoint": position_text(NOW - SETTLE),
+        "checkpoint_lag_seconds": 60.0,
+        "duration_ms": 1234,
     }
-    assert "duration_ms" in run["details"]
+    assert decisions(inbox, run_id) == [
+        {
+            "workflow": "social-inbox",
+            "subject": run_id,
+            "action": "run_completed",
+            "outcome": "ok",
+            "details": details,
+            "correlation_id": run_id,
+        }
+    ]
+    assert result == {"run_id": run_id, "outcome": "completed", "reason": None} | details
+    assert logged(captured_logs, "inbox pull run finished") == [
+        ("INFO", {"run_id": run_id, "outcome": "run_completed"} | details)
+    ]
+    assert logged(captured_logs, "unreadable contacts in the listing") == [("WARNING", {"count": 1})]
     everything = repr(inbox.audit()) + captured_logs.getvalue()
     assert "4155552671" not in everything
     assert "my refund never came" not in everything
@@ -470,7 +644,25 @@ def test_without_ticketing_conversations_are_classified_and_audited(inbox):
 
     assert inbox.ticket_calls() == []
     assert (result["conversations"], result["tickets"]) == (3, 0)
-    assert [r["action"] for r in inbox.audit("c-002")] == ["classified"]
+    assert decisions(inbox, "c-002") == [
+        {
+            "workflow": "social-inbox",
+            "subject": "c-002",
+            "action": "classified",
+            "outcome": "ok",
+            "details": {
+                "priority": "HIGH",
+                "sentiment_score": 0.0772,
+                "keywords": ["immediately", "refund"],
+                "language": "en",
+                "shouting": False,
+                "raised_for_shouting": False,
+                "channel": "INSTAGRAM",
+                "updated_at": position_text(inbox.ago(minutes=2)),
+            },
+            "correlation_id": result["run_id"],
+        }
+    ]
 
 
 def test_paging_stops_at_the_first_page_that_reaches_past_the_window(inbox):
