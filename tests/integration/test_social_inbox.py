@@ -14,7 +14,10 @@ import pytest
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.errors import PermanentUpstreamError
+from cxone_relay.workflows.social_inbox.models import Classification, Conversation, Priority
 from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
+from cxone_relay.workflows.social_inbox.rules import Classifier
+from cxone_relay.workflows.social_inbox.tickets import ticket_for
 from cxone_relay.workflows.social_inbox.window import position_text
 from local.builders import social_contact
 from local.events import LocalLambdaContext
@@ -203,9 +206,45 @@ def test_a_ticket_carries_the_fields_the_issue_names(inbox):
     assert -1 <= ticket["sentiment_score"] < -0.4
 
 
+def test_a_conversation_without_subject_or_channel_gets_a_ticket_named_after_its_id():
+    # The listing is asked for named channels, so this is a contact the API served oddly.
+    conversation = Conversation(
+        id="c-unnamed",
+        channel=None,
+        status="open",
+        subject=None,
+        text="Hello there",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    classification = Classification(Priority.LOW, (), None, "fr", shouting=False, raised_for_shouting=False)
+
+    ticket = ticket_for(conversation, classification)
+
+    assert ticket.model_dump() == {
+        "id": "social-c-unnamed",
+        "external_id": "c-unnamed",
+        "subject": "social conversation c-unnamed",
+        "description": "Hello there",
+        "status": "open",
+        "created_at": "2026-03-10T12:00:00.000Z",
+        "channel": "social",
+        "category": None,
+        "queue": None,
+        "language": "fr",
+        "keywords": [],
+        "priority": "LOW",
+        "sentiment_score": None,
+    }
+
+
 def test_the_customers_words_come_from_inbound_messages_else_from_the_body(inbox):
     with_messages = social_contact(
-        "c-messages", "Where is my order?", updated_at=inbox.ago(minutes=9), body="(body text)"
+        "c-messages",
+        "Where is my order?",
+        created_at=inbox.ago(minutes=20),
+        updated_at=inbox.ago(minutes=9),
+        body="(body text)",
     )
     with_messages["messages"].append(
         {
@@ -215,6 +254,22 @@ def test_the_customers_words_come_from_inbound_messages_else_from_the_body(inbox
             "messageContent": {"type": "TEXT", "payload": {"text": "Hello??"}},
         }
     )
+    with_messages["messages"] += [
+        # No time: after the dated ones. No id, or no words: not read at all.
+        {"id": "c-messages-in-3", "direction": "inbound", "messageContent": {"payload": {"text": "Undated"}}},
+        {
+            "direction": "inbound",
+            "createdAt": with_messages["updatedAt"],
+            "messageContent": {"payload": {"text": "No id"}},
+        },
+        {
+            "id": "c-messages-in-4",
+            "direction": "inbound",
+            "createdAt": with_messages["updatedAt"],
+            "messageContent": {"payload": {"text": "  "}},
+        },
+    ]
+    with_messages["messages"].reverse()
     replies_only = social_contact(
         "c-body",
         None,
@@ -228,7 +283,7 @@ def test_the_customers_words_come_from_inbound_messages_else_from_the_body(inbox
     inbox.run()
 
     tickets = inbox.tickets()
-    assert tickets["c-messages"]["description"] == "Where is my order?\nHello??"
+    assert tickets["c-messages"]["description"] == "Where is my order?\nHello??\nUndated"
     assert tickets["c-body"]["description"] == "My card was charged twice"
     assert tickets["c-empty"]["description"] == ""
     # One messages listing for the page: the contacts it takes, inbound only.
@@ -280,7 +335,7 @@ def test_contacts_sharing_an_update_time_across_a_page_break_are_each_taken_once
     assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
 
 
-def test_two_overlapping_runs_never_both_process_a_page(inbox):
+def test_two_overlapping_runs_never_both_process_a_page(inbox, captured_logs):
     contacts = backlog(inbox, 120)
     overlapping: list[dict[str, Any]] = []
 
@@ -293,21 +348,43 @@ def test_two_overlapping_runs_never_both_process_a_page(inbox):
     first = inbox.run(ScriptedContext(remaining))
 
     [second] = overlapping
-    assert (second["outcome"], second["reason"], second["pages"]) == (
-        "skipped",
-        "another run holds the lease",
-        0,
-    )
+    assert second == {
+        "run_id": second["run_id"],
+        "outcome": "skipped",
+        "reason": "another run holds the lease",
+        "pages": 0,
+        "conversations": 0,
+        "by_priority": {},
+        "tickets": 0,
+        "dropped": {},
+        "window_from": None,
+        "window_to": None,
+        "checkpoint": None,
+        "checkpoint_lag_seconds": None,
+        "duration_ms": 0,
+    }
+    assert decisions(inbox, second["run_id"]) == [
+        {
+            "workflow": "social-inbox",
+            "subject": second["run_id"],
+            "action": "run_skipped",
+            "outcome": "skipped",
+            "reason": "another run holds the lease",
+            "correlation_id": second["run_id"],
+        }
+    ]
+    assert logged(captured_logs, "inbox pull skipped: another run holds the lease") == [
+        ("INFO", {"run_id": second["run_id"]})
+    ]
     assert (first["outcome"], first["conversations"]) == ("completed", 120)
     assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
-    assert [r["action"] for r in inbox.audit(second["run_id"])] == ["run_skipped"]
     # The lease is released at the end: the next run runs, and finds nothing new to upsert.
     third = inbox.run()
     assert (third["outcome"], third["conversations"]) == ("completed", 0)
     assert len(inbox.upserted_ids()) == 120
 
 
-def test_a_run_whose_checkpoint_another_run_moved_on_stops_without_moving_it_back(inbox):
+def test_a_run_whose_checkpoint_another_run_moved_on_stops_without_moving_it_back(inbox, captured_logs):
     backlog(inbox, 150)
     store = inbox.checkpoints()
     later = position_text(inbox.ago(minutes=1))
@@ -326,6 +403,9 @@ def test_a_run_whose_checkpoint_another_run_moved_on_stops_without_moving_it_bac
         "checkpoint moved by another run",
         2,
     )
+    assert logged(captured_logs, "inbox checkpoint moved by another run") == [
+        ("WARNING", {"run_id": result["run_id"]})
+    ]
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None
     assert (checkpoint.position, checkpoint.seen_at_position, checkpoint.version) == (
@@ -365,7 +445,12 @@ def test_cxone_down_ends_the_run_early_with_the_checkpoint_of_the_pages_done(inb
     result = inbox.run(ScriptedContext(remaining))
 
     assert (result["outcome"], result["pages"], result["conversations"]) == ("incomplete", 1, 50)
-    assert result["reason"].startswith("cxone unavailable")
+    assert (
+        result["reason"]
+        == "cxone unavailable: cxone: GET /dfo/3.0/contacts gave up after HTTP 503 (HTTP 503)"
+    )
+    [run] = decisions(inbox, result["run_id"])
+    assert (run["action"], run["outcome"], run["reason"]) == ("run_incomplete", "retry", result["reason"])
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None and checkpoint.seen_at_position == ("c-049",)
     inbox.cxone.clear_faults()
@@ -373,19 +458,69 @@ def test_cxone_down_ends_the_run_early_with_the_checkpoint_of_the_pages_done(inb
     assert len(set(inbox.upserted_ids())) == len(inbox.upserted_ids()) == 120
 
 
-def test_cxone_refusing_the_listing_is_a_function_error_with_an_audited_run(inbox):
+def test_cxone_refusing_the_listing_is_a_function_error_with_an_audited_run(inbox, captured_logs):
     backlog(inbox, 10)
     inbox.cxone.add_fault(status=403, path_prefix="/dfo/3.0/contacts")
+    context = LocalLambdaContext("inbox-pull", 240)
 
-    with pytest.raises(PermanentUpstreamError):
-        inbox.run()
+    with pytest.raises(PermanentUpstreamError) as refused:
+        inbox.run(context)
 
-    [record] = [r for r in inbox.audit() if r["action"].startswith("run_")]
-    assert (record["action"], record["outcome"]) == ("run_failed", "retry")
+    run_id = context.aws_request_id
+    reason = f"cxone refused: {refused.value}"
+    details = {
+        "pages": 0,
+        "conversations": 0,
+        "by_priority": {},
+        "tickets": 0,
+        "dropped": {},
+        "window_from": position_text(NOW - timedelta(days=90)),
+        "window_to": position_text(NOW - SETTLE),
+        "checkpoint": position_text(NOW - timedelta(days=90)),
+        "checkpoint_lag_seconds": 90 * 86400.0,
+        "duration_ms": 0,
+    }
+    assert decisions(inbox) == [
+        {
+            "workflow": "social-inbox",
+            "subject": run_id,
+            "action": "run_failed",
+            "outcome": "retry",
+            "reason": reason,
+            "details": details,
+            "correlation_id": run_id,
+        }
+    ]
+    assert str(refused.value) == "cxone: GET /dfo/3.0/contacts refused (HTTP 403)"
+    assert logged(captured_logs, "inbox pull run finished") == [
+        ("ERROR", {"run_id": run_id, "outcome": "run_failed"} | details)
+    ]
     assert inbox.checkpoint() is None
     # The lease was released: the next run is not held up.
     inbox.cxone.clear_faults()
     assert inbox.run()["conversations"] == 10
+
+
+def test_an_unexpected_error_is_a_function_error_with_an_audited_run_named_after_it(
+    inbox, monkeypatch, captured_logs
+):
+    backlog(inbox, 3)
+
+    def broken(self: Classifier, text: str) -> Any:
+        raise LookupError("a language model that did not load")
+
+    monkeypatch.setattr(Classifier, "classify", broken)
+
+    with pytest.raises(LookupError):
+        inbox.run()
+
+    [run] = decisions(inbox)
+    assert (run["action"], run["outcome"], run["reason"]) == ("run_failed", "retry", "LookupError")
+    assert run["details"]["pages"] == 1
+    [(level, line)] = logged(captured_logs, "inbox pull run finished")
+    assert (level, line["outcome"]) == ("ERROR", "run_failed")
+    assert inbox.checkpoint() is None
+    assert inbox.ticket_calls() == []
 
 
 def test_the_retention_window_is_enforced_and_old_contacts_are_never_ticketed(inbox):
@@ -702,6 +837,31 @@ def test_a_crashed_runs_lease_holds_up_the_next_run_only_until_it_lapses(inbox):
 
     assert (held["outcome"], lapsed["outcome"]) == ("skipped", "completed")
     assert lapsed["conversations"] == 5
+
+
+def test_a_lease_that_cannot_be_released_is_logged_and_the_run_still_answers(
+    inbox, monkeypatch, captured_logs
+):
+    backlog(inbox, 5)
+
+    release = Lease.release
+
+    def unreleasable(self: Lease, name: str) -> bool:
+        if self._purpose == LEASE_PURPOSE:  # the pull's lease; the token's works
+            raise RuntimeError("the state table is unavailable")
+        return release(self, name)
+
+    monkeypatch.setattr(Lease, "release", unreleasable)
+
+    result = inbox.run()
+
+    assert (result["outcome"], result["conversations"]) == ("completed", 5)
+    assert logged(captured_logs, "could not release the inbox pull lease") == [
+        ("ERROR", {"run_id": result["run_id"]})
+    ]
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    [failure] = [line for line in lines if line["message"] == "could not release the inbox pull lease"]
+    assert failure["exception_name"] == "RuntimeError"
 
 
 @pytest.mark.parametrize(("elapsed", "second_outcome"), [(89, "skipped"), (91, "completed")])
