@@ -21,7 +21,7 @@ from cxone_relay.workflows.social_inbox.tickets import ticket_for
 from cxone_relay.workflows.social_inbox.window import position_text
 from local.builders import social_contact
 from local.events import LocalLambdaContext
-from tests.integration.inbox_harness import CHECKPOINT, NOW, InboxHarness, ScriptedContext
+from tests.integration.inbox_harness import CHECKPOINT, NOW, TICKETS_PATH, InboxHarness, ScriptedContext
 
 PAGE_SIZE = 50  # the simulator's, like DFO's default page
 CHANNELS = ["FACEBOOK", "TWITTER", "INSTAGRAM", "WHATSAPP"]
@@ -298,6 +298,7 @@ def test_a_run_cut_short_after_page_2_is_resumed_with_no_gap_and_no_duplicate(in
     contacts = backlog(inbox)
     # Plenty of time until page 2's tickets have landed, then too little for another page.
     short = ScriptedContext(lambda: 60.0 if len(inbox.ticket_calls()) < 2 else 5.0)
+    inbox.clock.advance(seconds=0.2504)  # a run starts at no round second
 
     first = inbox.run(short)
 
@@ -309,8 +310,9 @@ def test_a_run_cut_short_after_page_2_is_resumed_with_no_gap_and_no_duplicate(in
     )
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None
-    assert checkpoint.position == position_text(inbox.ago(minutes=230 + 1 - 99))
+    assert checkpoint.position == position_text(NOW - timedelta(minutes=230 + 1 - 99))
     assert checkpoint.seen_at_position == ("c-099",)
+    assert first["checkpoint_lag_seconds"] == 132 * 60 + 0.25  # to the millisecond
 
     second = inbox.run()
 
@@ -539,13 +541,31 @@ def test_the_retention_window_is_enforced_and_old_contacts_are_never_ticketed(in
             # Updated after the window's end: in the future, or inside the settling minute.
             social_contact("future", "hi", updated_at=NOW + timedelta(minutes=30)),
             social_contact("settling", "hi", updated_at=NOW - timedelta(seconds=30)),
+            # Updated inside the window, created after it: a time that cannot be right.
+            social_contact(
+                "created-later", "hi", created_at=NOW + timedelta(hours=1), updated_at=inbox.ago(minutes=20)
+            ),
         ]
     )
 
     result = inbox.run()
 
     assert inbox.upserted_ids() == ["inside"]
-    assert result["dropped"] == {"older_than_retention": 2}
+    assert result["dropped"] == {"in_the_future": 1, "older_than_retention": 2}
+    assert decisions(inbox, "created-later") == [
+        {
+            "workflow": "social-inbox",
+            "subject": "created-later",
+            "action": "dropped",
+            "outcome": "skipped",
+            "reason": "in_the_future",
+            "details": {
+                "created_at": position_text(NOW + timedelta(hours=1)),
+                "updated_at": position_text(inbox.ago(minutes=20)),
+            },
+            "correlation_id": result["run_id"],
+        }
+    ]
     assert result["window_from"] == position_text(limit)
     query = inbox.listing_requests()[0]["query"]
     assert (query["date[from]"], query["date[to]"]) == ("2025-12-10", "2026-03-10")
@@ -681,6 +701,65 @@ def test_a_ticket_the_ticketing_system_refuses_is_audited_and_does_not_hold_back
     assert inbox.run()["conversations"] == 0  # passed over for good, not retried every run
 
 
+def test_a_refused_chunk_retried_ticket_by_ticket_stops_at_the_first_that_fails_for_a_passing_reason(
+    inbox, capsys
+):
+    contacts = backlog(inbox, 50)
+    # Chunks of 20: the second is refused (c-027), and alone c-027 is refused again, while c-030
+    # meets an outage. Nothing after c-030 is sent: neither the rest of its chunk nor the third.
+    inbox.ticketing.add_fault(status=400, body_contains='"c-027"', path_prefix="/api/v1/tickets")
+    inbox.ticketing.add_fault(status=503, body_contains='"c-030"', path_prefix="/api/v1/tickets")
+
+    first = inbox.run(TICKET_CHUNK_SIZE="20")
+
+    assert (first["outcome"], first["reason"], first["conversations"], first["tickets"]) == (
+        "incomplete",
+        "ticketing unavailable",
+        30,
+        29,
+    )
+    sent = [[t["external_id"] for t in r["body"]] for r in inbox.ticketing.requests(path_prefix=TICKETS_PATH)]
+    chunk_2 = [f"c-{n:03d}" for n in range(20, 40)]
+    assert sent[:2] == [[f"c-{n:03d}" for n in range(20)], chunk_2]
+    assert sent[2:12] == [[f"c-{n:03d}"] for n in range(20, 30)]
+    assert set(map(tuple, sent[12:])) == {("c-030",)}  # retried alone, never past it
+    assert [len(call) for call in inbox.ticket_calls()] == [20] + [1] * 9
+    assert inbox_metrics(capsys.readouterr().out)["TicketsUpserted"] == [20] + [1] * 9
+    assert [r["action"] for r in inbox.audit("c-027")] == ["ticket_refused"]
+    assert [r["action"] for r in inbox.audit("c-030")] == ["ticketing_failed"]
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None and checkpoint.seen_at_position == ("c-029",)
+
+    inbox.ticketing.clear_faults()
+    second = inbox.run(TICKET_CHUNK_SIZE="20")
+
+    assert (second["outcome"], second["conversations"]) == ("completed", 20)
+    assert [len(call) for call in inbox.ticket_calls()][10:] == [20]
+    assert set(inbox.tickets()) == {contact["id"] for contact in contacts} - {"c-027"}
+
+
+def test_a_conversations_many_messages_are_read_over_pages_of_the_messages_listing(inbox):
+    contact = social_contact("c-long", None, created_at=inbox.ago(hours=2), updated_at=inbox.ago(minutes=5))
+    # 60 inbound messages a minute apart, listed newest first: more than a page of 50.
+    contact["messages"] = [
+        {
+            "id": f"c-long-in-{n:02d}",
+            "direction": "inbound",
+            "createdAt": position_text(inbox.ago(minutes=90 - n)),
+            "messageContent": {"type": "TEXT", "payload": {"text": f"part {n}"}},
+        }
+        for n in reversed(range(60))
+    ]
+    inbox.cxone.load_contacts([contact])
+
+    inbox.run()
+
+    assert inbox.tickets()["c-long"]["description"] == "\n".join(f"part {n}" for n in range(60))
+    first, second = inbox.cxone.requests(path_prefix="/dfo/3.0/messages")
+    assert first["query"] == {"contactId[]": "c-long", "direction": "inbound"}
+    assert set(second["query"]) == {"scrollToken"}
+
+
 def test_every_conversation_and_every_run_is_audited_without_the_customers_words(inbox, captured_logs):
     inbox.cxone.load_contacts(
         [
@@ -813,6 +892,31 @@ def test_paging_stops_at_the_first_page_that_reaches_past_the_window(inbox):
     assert len(inbox.listing_requests()) == 2  # the third page holds only later contacts
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None and checkpoint.position == position_text(NOW - SETTLE)
+
+
+def test_a_checkpoint_ahead_of_a_clock_that_stepped_back_stays_put_and_takes_nothing(inbox, capsys):
+    backlog(inbox, 3)
+    ahead = position_text(NOW + timedelta(hours=1))
+    inbox.checkpoints().save(CHECKPOINT, ahead, ["later"], expected_version=0)
+
+    result = inbox.run()
+
+    assert (result["outcome"], result["pages"], result["conversations"]) == ("completed", 1, 0)
+    assert (result["window_from"], result["window_to"], result["checkpoint"]) == (
+        ahead,
+        position_text(NOW - SETTLE),
+        ahead,
+    )
+    assert result["checkpoint_lag_seconds"] == 0.0
+    assert inbox_metrics(capsys.readouterr().out)["CheckpointLag"] == [0.0]
+    checkpoint = inbox.checkpoint()
+    assert checkpoint is not None
+    assert (checkpoint.position, checkpoint.seen_at_position, checkpoint.version) == (ahead, ("later",), 2)
+    [listing] = inbox.listing_requests()
+    assert (listing["query"]["date[from]"], listing["query"]["date[to]"]) == ("2026-03-10", "2026-03-10")
+    # Nothing to take: no messages are read, no ticket is sent.
+    assert inbox.cxone.requests(path_prefix="/dfo/3.0/messages") == []
+    assert inbox.ticketing.requests(path_prefix=TICKETS_PATH) == []
 
 
 def test_a_run_without_time_for_a_page_reads_nothing_and_leaves_the_checkpoint(inbox):
