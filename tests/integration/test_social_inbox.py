@@ -884,11 +884,14 @@ def test_paging_stops_at_the_first_page_that_reaches_past_the_window(inbox):
     ahead = [
         social_contact(f"ahead-{n:02d}", "hi", updated_at=NOW + timedelta(minutes=n + 1)) for n in range(60)
     ]
-    inbox.cxone.load_contacts(ahead + due)
+    # An item without an id on each page: counted across pages.
+    unreadable = [social_contact("", "hi", updated_at=inbox.ago(minutes=m)) for m in (69.5, 5)]
+    inbox.cxone.load_contacts(ahead + due + unreadable)
 
     result = inbox.run()
 
     assert (result["outcome"], result["pages"], result["conversations"]) == ("completed", 2, 60)
+    assert result["dropped"] == {"unreadable": 2}
     assert len(inbox.listing_requests()) == 2  # the third page holds only later contacts
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None and checkpoint.position == position_text(NOW - SETTLE)
