@@ -161,7 +161,16 @@ def test_230_conversations_over_5_pages_make_5_ticket_calls_of_at_most_50_and_a_
     }
     assert len(later) == 4 and all(set(r["query"]) == {"scrollToken"} for r in later)
     assert result["run_id"] == context.aws_request_id
-    assert inbox_metrics(capsys.readouterr().out) == {
+    output = capsys.readouterr().out
+    units = {
+        name: unit
+        for line in output.splitlines()
+        if line.startswith('{"_aws"')
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for name, unit in ((m["Name"], m["Unit"]) for m in directive["Metrics"])
+    }
+    assert (units["InboxRunDuration"], units["CheckpointLag"]) == ("Milliseconds", "Seconds")
+    assert inbox_metrics(output) == {
         "InboxPages": [5],
         "ConversationsPulled": [230],
         "ConversationsByPriority[HIGH]": [76],
