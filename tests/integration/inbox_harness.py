@@ -67,6 +67,8 @@ class InboxHarness:
             monkeypatch.setenv(name, value)
         self.handler = load_handler_module("inbox_pull")
         self.clock = FakeClock(NOW)
+        # What a run's duration is measured on: still unless a test moves it.
+        self.stopwatch = FakeClock(NOW)
         self.sleeps: list[float] = []
         self.trigger = schedule_triggers(stack.template, stack.resolver.resolve)[FUNCTION]
 
@@ -74,11 +76,15 @@ class InboxHarness:
         return self.clock.now - timedelta(**delta)
 
     def run(self, context: Any = None, **variables: str) -> dict[str, Any]:
-        """One scheduled invocation, in a new container built with the test's clock and sleeper
-        (and any environment variables given, e.g. INBOX_RETENTION_DAYS="30")."""
+        """One scheduled invocation, in a new container built with the test's clock, sleeper and
+        stopwatch (and any environment variables given, e.g. INBOX_RETENTION_DAYS="30")."""
         settings = InboxPullSettings.from_env({**os.environ, **variables})
         self.monkeypatch.setattr(
-            self.handler, "pull", wiring.inbox_pull(settings, clock=self.clock, sleeper=self.sleeps.append)
+            self.handler,
+            "pull",
+            wiring.inbox_pull(
+                settings, clock=self.clock, sleeper=self.sleeps.append, monotonic=self.stopwatch
+            ),
         )
         result: dict[str, Any] = self.handler.lambda_handler(
             schedule_event(self.trigger), context or LocalLambdaContext("inbox-pull", 240)

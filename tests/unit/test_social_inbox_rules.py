@@ -167,7 +167,7 @@ def test_thresholds_are_configurable():
 
 
 def test_a_high_threshold_above_the_medium_one_is_refused():
-    with pytest.raises(ValueError, match="HIGH"):
+    with pytest.raises(ValueError, match=r"^the HIGH sentiment threshold must not be above the MEDIUM one$"):
         Thresholds(high_below=0.1, medium_below=0.0)
 
 
@@ -197,6 +197,12 @@ def test_shouting_raises_the_priority_one_level(score, language, expected, raise
     result = classify("WHERE IS MY ORDER", score, language)
 
     assert (result.priority, result.shouting, result.raised_for_shouting) == (expected, True, raised)
+
+
+def test_shouting_raises_unless_told_otherwise():
+    rules = Classifier(UrgentKeywords({}, "en"), Detector("en"), Sentiment(0.0), Thresholds())
+    result = rules.classify("WHERE IS MY ORDER")
+    assert (result.priority, result.shouting, result.raised_for_shouting) == (MEDIUM, True, True)
 
 
 def test_shouting_can_be_told_not_to_raise():
@@ -242,6 +248,79 @@ def test_what_counts_as_shouting(text, shouting):
 )
 def test_keywords_match_whole_words_and_phrases(text, found):
     assert UrgentKeywords(DEFAULT_URGENT_KEYWORDS, "en").find(text, "en") == found
+
+
+# The seed lists, in their configured order.
+SEED_KEYWORDS = {
+    "en": [
+        "urgent",
+        "immediately",
+        "cancel",
+        "refund",
+        "not working",
+        "broken",
+        "complaint",
+        "escalate",
+        "legal",
+        "sue",
+    ],
+    "es": [
+        "urgente",
+        "inmediatamente",
+        "cancelar",
+        "reembolso",
+        "no funciona",
+        "roto",
+        "queja",
+        "reclamación",
+        "abogado",
+        "demanda",
+    ],
+    "fr": [
+        "urgent",
+        "immédiatement",
+        "annuler",
+        "remboursement",
+        "ne fonctionne pas",
+        "ne marche pas",
+        "cassé",
+        "plainte",
+        "réclamation",
+        "avocat",
+    ],
+    "pt": [
+        "urgente",
+        "imediatamente",
+        "cancelar",
+        "reembolso",
+        "não funciona",
+        "quebrado",
+        "reclamação",
+        "advogado",
+        "processar",
+    ],
+    "de": [
+        "dringend",
+        "sofort",
+        "kündigen",
+        "stornieren",
+        "erstattung",
+        "rückerstattung",
+        "funktioniert nicht",
+        "kaputt",
+        "beschwerde",
+        "anwalt",
+    ],
+}
+
+
+@pytest.mark.parametrize("language", sorted(SEED_KEYWORDS))
+def test_every_seed_keyword_of_every_language_is_found_in_configured_order(language):
+    seed = SEED_KEYWORDS[language]
+    text = " / ".join(reversed(seed)).upper()
+
+    assert UrgentKeywords(DEFAULT_URGENT_KEYWORDS, "en").find(text, language) == tuple(seed)
+    assert InboxPullSettings.from_env(ENVIRONMENT).urgent_keywords[language] == seed
 
 
 def test_keywords_ignore_case_and_accents_on_both_sides():

@@ -3,7 +3,9 @@ takes, and how far the checkpoint moves."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,6 +25,16 @@ SETTLE = timedelta(seconds=60)
 LIMIT = NOW - RETENTION
 END = NOW - SETTLE
 TICK = timedelta(microseconds=1)
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def checkpoint_at(moment: datetime, *taken: str) -> Checkpoint:
@@ -81,6 +93,7 @@ def test_the_window_ends_are_computed_from_the_given_clock():
         (LIMIT - timedelta(days=5), END + TICK, "x", Placement.LATER),  # later first: the next run drops it
         (LIMIT, NOW - timedelta(hours=1), "x", Placement.NEW),  # the limit is inclusive
         (LIMIT - TICK, NOW - timedelta(hours=1), "x", Placement.EXPIRED),
+        (LIMIT, LIMIT, "x", Placement.NEW),  # last updated at the limit itself: still inside
         (LIMIT - timedelta(days=1), LIMIT - TICK, "x", Placement.EXPIRED),
         (END + TICK, END, "x", Placement.FUTURE),  # created after it was last updated
     ],
@@ -142,6 +155,14 @@ def test_positions_are_fixed_width_text_in_time_order_to_the_microsecond():
     assert parse_position(position_text(later)) == later
 
 
+def test_positions_are_written_in_utc_whatever_the_zone_of_the_time_or_the_container(local_time_not_utc):
+    new_york = datetime(2026, 3, 10, 7, 5, 1, 7, tzinfo=ZoneInfo("America/New_York"))
+    assert position_text(new_york) == "2026-03-10T11:05:01.000007Z"
+
+
 def test_a_checkpoint_that_is_not_a_time_is_reported_not_guessed():
-    with pytest.raises(CorruptCheckpoint):
+    expected = "checkpoint position 'yesterday' is not a %Y-%m-%dT%H:%M:%S.%fZ time"
+    with pytest.raises(CorruptCheckpoint) as raised:
         window(Checkpoint("yesterday", (), 1))
+    assert str(raised.value) == expected
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
