@@ -14,6 +14,7 @@ import pytest
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.errors import PermanentUpstreamError
+from cxone_relay.workflows.social_inbox.errors import CorruptCheckpoint
 from cxone_relay.workflows.social_inbox.models import Classification, Conversation, Priority
 from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
 from cxone_relay.workflows.social_inbox.rules import Classifier
@@ -532,6 +533,21 @@ def test_an_unexpected_error_is_a_function_error_with_an_audited_run_named_after
     assert (level, line["outcome"]) == ("ERROR", "run_failed")
     assert inbox.checkpoint() is None
     assert inbox.ticket_calls() == []
+
+
+def test_a_checkpoint_that_cannot_be_read_fails_the_run_audited_and_logged(inbox, captured_logs):
+    backlog(inbox, 3)
+    inbox.checkpoints().save(CHECKPOINT, "not a time", [], expected_version=0)
+
+    with pytest.raises(CorruptCheckpoint):
+        inbox.run()
+
+    [run] = decisions(inbox)
+    assert (run["action"], run["outcome"], run["reason"]) == ("run_failed", "retry", "CorruptCheckpoint")
+    assert run["correlation_id"] == run["subject"]
+    [(level, line)] = logged(captured_logs, "inbox pull run finished")
+    assert (level, line["outcome"], line["reason"]) == ("ERROR", "run_failed", "CorruptCheckpoint")
+    assert inbox.listing_requests() == [] and inbox.ticket_calls() == []
 
 
 def test_the_retention_window_is_enforced_and_old_contacts_are_never_ticketed(inbox):

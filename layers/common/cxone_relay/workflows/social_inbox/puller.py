@@ -123,8 +123,14 @@ class InboxPuller:
         return datetime.fromtimestamp(self._clock(), UTC)
 
     def _pull(self, run_id: str, budget: TimeBudget, started: float) -> RunReport:
-        checkpoint = self._checkpoints.load(self._name)
-        window = PullWindow.open(self._now(), checkpoint, self._retention, self._settle)
+        try:
+            checkpoint = self._checkpoints.load(self._name)
+            window = PullWindow.open(self._now(), checkpoint, self._retention, self._settle)
+        except Exception as exc:
+            # A checkpoint that cannot be read (or makes no window) fails the run before it has
+            # anything to report; it is audited and logged like any failed run all the same.
+            self._unopened(run_id, started, type(exc).__name__)
+            raise
         run = _Run(run_id, window, Cursor.at_start_of(window), checkpoint.version if checkpoint else 0)
         outcome: Ended
         try:
@@ -253,6 +259,24 @@ class InboxPuller:
     ) -> AuditEvent:
         return AuditEvent(
             WORKFLOW, subject, action, outcome, reason, details=details or {}, correlation_id=run.run_id
+        )
+
+    def _unopened(self, run_id: str, started: float, reason: str) -> None:
+        duration_ms = int((self._monotonic() - started) * 1000)
+        self._audit.record(
+            AuditEvent(
+                WORKFLOW,
+                run_id,
+                "run_failed",
+                "retry",
+                reason,
+                details={"duration_ms": duration_ms},
+                correlation_id=run_id,
+            )
+        )
+        logger.error(
+            "inbox pull run finished",
+            extra={"run_id": run_id, "outcome": "run_failed", "reason": reason, "duration_ms": duration_ms},
         )
 
     def _skipped(self, run_id: str, started: float) -> RunReport:
