@@ -21,6 +21,7 @@ from cxone_relay.workflows.dtmf.processor import DtmfProcessor, audit_subject
 from cxone_relay.workflows.dtmf.webhook import WebhookOutbox
 from local.builders import audit_records, emf_metrics
 from tests.conftest import cxone_settings, sim_credentials
+from tests.integration.dtmf_harness import decision
 
 ACCEPTED = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()
 SEND_PATH = "/inContactAPI/services/v23.0/agent-sessions/"
@@ -74,6 +75,24 @@ class Setup:
 def setup(stack, cxone_sim) -> Setup:
     cxone_sim.add_agent_sessions(["session-1"])
     return Setup(stack, cxone_sim)
+
+
+def payload(**fields) -> dict:
+    """The audit payload of `message()` as the audit table holds it, settled at the clock's time."""
+    return {
+        "request_id": "dtmf-1",
+        "interaction_id": "session-1",
+        "digits": "42#",
+        "timeout_ms": 2000,
+        "sequence_matrix_key": "main-menu",
+        "node_transition_flag": False,
+        "tone_duration_ms": 90,
+        "tone_spacing_ms": 60,
+        "latency_ms": None,
+        "cxone_status": None,
+        "cxone_response": {},
+        "validation_result": "valid",
+    } | fields
 
 
 def message(**fields) -> QueuedDtmf:
@@ -161,6 +180,20 @@ def test_retries_stop_at_the_requests_deadline_not_the_invocations(setup, cxone_
 
     assert outcome == DtmfOutcome(id="dtmf-1", status="expired", cxone_status=503, latency_ms=None)
     assert len(cxone_sim.requests(path_prefix=SEND_PATH)) == 1 and setup.sleeps == []
+    # A 5xx carries no error list of CXone's, and the record says so rather than leaving it out.
+    assert decision(setup.final()) == {
+        "subject": "dtmf-1",
+        "action": "dtmf_not_sent",
+        "outcome": "expired",
+        "reason": f"cxone: POST {SEND_PATH}session-1/send-dtmf gave up after HTTP 503 (HTTP 503)",
+        "details": payload(
+            timestamp="2026-11-24T12:00:01.700Z",
+            cxone_status=503,
+            cxone_response={"errors": []},
+            outcome="expired",
+        ),
+        "correlation_id": "corr-1",
+    }
 
 
 def test_a_refusal_is_audited_and_raised_for_the_dead_letter_queue(setup, cxone_sim):
@@ -169,9 +202,20 @@ def test_a_refusal_is_audited_and_raised_for_the_dead_letter_queue(setup, cxone_
     with pytest.raises(PermanentUpstreamError):
         setup.process(message())
 
-    record = setup.final()
-    assert (record["outcome"], record["details"]["cxone_status"]) == ("refused", 422)
-    assert "HTTP 422" in record["reason"]
+    assert decision(setup.final()) == {
+        "subject": "dtmf-1",
+        "action": "dtmf_not_sent",
+        "outcome": "refused",
+        "reason": f"cxone: POST {SEND_PATH}session-1/send-dtmf refused (HTTP 422)",
+        "details": payload(
+            timestamp="2026-11-24T12:00:00.000Z",
+            cxone_status=422,
+            # CXone's error list, by field and code only (its message may echo what was sent).
+            cxone_response={"errors": [{"field": None, "errorCode": "UnprocessableEntity"}]},
+            outcome="refused",
+        ),
+        "correlation_id": "corr-1",
+    }
 
 
 def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, cxone_sim, monkeypatch):
@@ -184,11 +228,14 @@ def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, 
         setup.process(message())
 
     [record] = audit_records(setup.dynamodb, setup.table, subject="dtmf-1")
-    assert (record["action"], record["outcome"], record["details"]) == (
-        "cxone_failed",
-        "retry",
-        {"cxone_status": 401},
-    )
+    assert decision(record) == {
+        "subject": "dtmf-1",
+        "action": "cxone_failed",
+        "outcome": "retry",
+        "reason": "cxone: access token refused (HTTP 401)",
+        "details": {"cxone_status": 401},
+        "correlation_id": "corr-1",
+    }
 
 
 def test_an_unexpected_failure_is_audited_and_raised(setup, monkeypatch):
