@@ -25,6 +25,48 @@ API_FUNCTION = "DtmfApiFunction"
 CONSUMER_FUNCTION = "DtmfConsumerFunction"
 SEND_DTMF_PREFIX = "/inContactAPI/services/v23.0/agent-sessions/"
 HOOK = DTMF_AUDIT_HOOK_PATH.removeprefix("/hooks/")
+# What the shared logger puts on every line (its context), as opposed to what one call logs.
+LOG_CONTEXT_KEYS = {
+    "location",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
+    "sampling_rate",
+}
+
+
+def logged(output: str, message: str) -> list[dict[str, Any]]:
+    """Each line logged with this message: its level and the fields that call logged, whole."""
+    lines = [json.loads(line) for line in output.splitlines()]
+    return [
+        {key: value for key, value in line.items() if key not in LOG_CONTEXT_KEYS}
+        for line in lines
+        if line["message"] == message
+    ]
+
+
+def decision(record: dict[str, Any]) -> dict[str, Any]:
+    """An audit record as the decision it holds, without its keys and times."""
+    fields = ("subject", "action", "outcome", "reason", "details", "correlation_id")
+    return {field: record.get(field) for field in fields}
+
+
+class FrozenLambdaContext(LocalLambdaContext):
+    """A Lambda context whose remaining time stays where it is: budgets that depend on it are
+    exact, however long the test's own steps take."""
+
+    def __init__(self, function_name: str, remaining_ms: int) -> None:
+        super().__init__(function_name)
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 class DtmfHarness:
@@ -47,6 +89,8 @@ class DtmfHarness:
         self.start_api()
         self.queue_url = stack.queues["DtmfQueue"]
         self.webhook_sleeps: list[float] = []
+        # When set, the consumer is invoked with exactly this much time left.
+        self.remaining_ms: int | None = None
         if consumer:
             self.start_consumer()
         source = next(s for s in stack.template.queue_sources() if s.function_id == CONSUMER_FUNCTION)
@@ -93,6 +137,8 @@ class DtmfHarness:
         ).handle
 
     def invoke_consumer(self, event: dict[str, Any]) -> Any:
+        if self.remaining_ms is not None:
+            return self._handle(event, FrozenLambdaContext("dtmf-consumer", self.remaining_ms))
         return self._handle(event, LocalLambdaContext("dtmf-consumer", 30))
 
     # API -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from cxone_relay.platform.data.audit import AuditTrail
 from local.builders import dtmf_request, emf_metrics
 from local.runtime import free_ports
 from tests.dashboard import assert_matches_dashboard
-from tests.integration.dtmf_harness import SEND_DTMF_PREFIX, DtmfHarness
+from tests.integration.dtmf_harness import SEND_DTMF_PREFIX, DtmfHarness, decision, logged
 
 SEED_PAYLOAD_FIELDS = {
     "request_id",
@@ -73,6 +73,7 @@ def old_request(**fields) -> dict:
 
 def test_an_accepted_request_is_sent_audited_and_posted_to_the_webhook(dtmf):
     request_id = accepted_id(dtmf, dtmf_request("session-1", "12*#", timeout_ms=4000))
+    api_request_id = dtmf.last_api_request_id
     [queued] = dtmf.queued()
     assert (queued["id"], queued["tone_duration_ms"], queued["tone_spacing_ms"]) == (request_id, 100, 50)
 
@@ -109,6 +110,16 @@ def test_an_accepted_request_is_sent_audited_and_posted_to_the_webhook(dtmf):
     [hook] = dtmf.hooks()
     assert hook["body"] == json.loads(json.dumps(payload, default=float))
     assert hook["headers"]["idempotency-key"] == request_id
+    # The delivery is audited with the receiver's answer, under the request's correlation id.
+    [delivered] = [r for r in dtmf.audit(request_id) if r["action"] == "audit_webhook_delivered"]
+    assert decision(delivered) == {
+        "subject": request_id,
+        "action": "audit_webhook_delivered",
+        "outcome": "ok",
+        "reason": None,
+        "details": {"status": 204},
+        "correlation_id": api_request_id,
+    }
     assert dtmf.depth() == 0
 
 
@@ -281,22 +292,53 @@ def test_a_queue_record_that_is_not_a_request_is_dead_lettered_alone(dtmf):
 # The audit webhook ----------------------------------------------------------------------------
 
 
-def test_an_unreachable_webhook_does_not_affect_the_sends(dtmf):
+def test_an_unreachable_webhook_does_not_affect_the_sends(dtmf, captured_logs):
     [closed] = free_ports(1)
     dtmf.start_consumer_without_sleeping(DTMF_AUDIT_WEBHOOK_URL=f"http://127.0.0.1:{closed}/hooks/dtmf-audit")
-    first = accepted_id(dtmf, dtmf_request("session-1", "1"))
-    second = accepted_id(dtmf, dtmf_request("session-2", "2"))
+    requests = []
+    for session, digits in [("session-1", "1"), ("session-2", "2"), ("session-1", "3")]:
+        requests.append((accepted_id(dtmf, dtmf_request(session, digits)), dtmf.last_api_request_id))
 
     result = dtmf.deliver()
 
-    assert (result.received, result.succeeded, result.failed) == (2, 2, 0)
-    assert [p["dtmfSequence"] for p in dtmf.played()] == ["1", "2"]
-    # The first payload was tried (and retried); the webhook being down, the second was not.
+    assert (result.received, result.succeeded, result.failed) == (3, 3, 0)
+    assert [p["dtmfSequence"] for p in dtmf.played()] == ["1", "2", "3"]
+    # The first payload was tried (and retried); the webhook being down, the others were not,
+    # and each of them is audited and logged as not delivered, not only the one after the first.
     assert len(dtmf.webhook_sleeps) == 2
-    assert dtmf.audit_actions(first)[-1] == ("audit_webhook_failed", "failed")
-    [failed] = [r for r in dtmf.audit(second) if r["action"] == "audit_webhook_failed"]
-    assert failed["reason"].startswith("not tried")
-    assert final_record(dtmf, first)["outcome"] == final_record(dtmf, second)["outcome"] == "ok"
+    down = "audit-webhook: POST /hooks/dtmf-audit gave up after ConnectionError"
+    reasons = [
+        down,
+        f"not tried: the webhook failed earlier ({down})",
+        f"not tried: the webhook failed earlier ({down})",
+    ]
+    failed = [
+        decision(record)
+        for request_id, _ in requests
+        for record in dtmf.audit(request_id)
+        if record["action"] == "audit_webhook_failed"
+    ]
+    assert failed == [
+        {
+            "subject": request_id,
+            "action": "audit_webhook_failed",
+            "outcome": "failed",
+            "reason": reason,
+            "details": None,
+            "correlation_id": correlation_id,
+        }
+        for (request_id, correlation_id), reason in zip(requests, reasons, strict=True)
+    ]
+    assert logged(captured_logs.getvalue(), "dtmf audit webhook not delivered") == [
+        {
+            "level": "WARNING",
+            "message": "dtmf audit webhook not delivered",
+            "request_id": request_id,
+            "reason": reason,
+        }
+        for (request_id, _), reason in zip(requests, reasons, strict=True)
+    ]
+    assert {final_record(dtmf, request_id)["outcome"] for request_id, _ in requests} == {"ok"}
 
 
 def test_a_failing_webhook_is_retried_then_audited_on_its_own(dtmf):
@@ -310,7 +352,7 @@ def test_a_failing_webhook_is_retried_then_audited_on_its_own(dtmf):
     assert len(dtmf.ticketing.requests(path_prefix="/hooks/")) == 3  # DTMF_AUDIT_WEBHOOK_MAX_ATTEMPTS
     assert len(dtmf.played()) == 1
     [failed] = [r for r in dtmf.audit(request_id) if r["action"] == "audit_webhook_failed"]
-    assert "HTTP 503" in failed["reason"]
+    assert failed["reason"] == "audit-webhook: POST /hooks/dtmf-audit gave up after HTTP 503 (HTTP 503)"
 
 
 def test_a_webhook_blip_is_retried_and_delivered(dtmf):
@@ -322,6 +364,67 @@ def test_a_webhook_blip_is_retried_and_delivered(dtmf):
 
     assert len(dtmf.hooks()) == 1 and len(dtmf.webhook_sleeps) == 1
     assert dtmf.audit_actions(request_id)[-1] == ("audit_webhook_delivered", "ok")
+
+
+def test_a_webhook_result_that_cannot_be_audited_is_logged_and_the_batch_still_succeeds(
+    dtmf, monkeypatch, captured_logs
+):
+    def broken(self, events):
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    # Only the webhook's results are written with record_many; the sends' records still land.
+    monkeypatch.setattr(AuditTrail, "record_many", broken)
+    request_id = accepted_id(dtmf, dtmf_request())
+
+    result = dtmf.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert len(dtmf.hooks()) == 1
+    assert [a for a, _ in dtmf.audit_actions(request_id)] == ["queued", "dtmf_sent"]
+    [line] = logged(captured_logs.getvalue(), "could not audit the dtmf audit webhook's results")
+    # The traceback is there, whatever its exact shape.
+    assert line.pop("exception").endswith("RuntimeError: DynamoDB is having a bad day")
+    assert line.pop("stack_trace")["frames"][-1]["function"] == "broken"
+    assert line == {
+        "level": "ERROR",
+        "message": "could not audit the dtmf audit webhook's results",
+        "exception_name": "RuntimeError",
+    }
+
+
+def test_the_webhook_keeps_a_one_second_reserve_of_the_invocation_not_the_consumers_three(dtmf):
+    # 2.15 s left: too little for a send (the SQS consumer keeps 3 s to report the batch), but
+    # the webhook, run after the batch, keeps only 1 s, so its attempt gets 1.15 s (a window of
+    # half that): the expired request's payload is still delivered.
+    dtmf.remaining_ms = 2150
+    request_id = accepted_id(dtmf, dtmf_request())
+
+    result = dtmf.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert dtmf.cxone.requests() == []
+    record = final_record(dtmf, request_id)
+    # A new container's first CXone call (token endpoint discovery) is not even tried.
+    assert (record["outcome"], record["reason"]) == (
+        "expired",
+        "cxone: GET /.well-known/openid-configuration gave up after no attempt made",
+    )
+    [hook] = dtmf.hooks()
+    assert hook["body"]["outcome"] == "expired"
+    assert dtmf.audit_actions(request_id)[-1] == ("audit_webhook_delivered", "ok")
+
+
+def test_the_webhook_is_not_tried_once_the_invocation_is_out_of_time(dtmf):
+    # 1 s left is all reserve: the webhook is given up without an attempt, and audited so.
+    dtmf.remaining_ms = 1000
+    request_id = accepted_id(dtmf, dtmf_request())
+
+    result = dtmf.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert dtmf.ticketing.requests(path_prefix="/hooks/") == []
+    [failed] = [r for r in dtmf.audit(request_id) if r["action"] == "audit_webhook_failed"]
+    assert failed["reason"] == "audit-webhook: POST /hooks/dtmf-audit gave up after no attempt made"
 
 
 def test_without_a_webhook_the_payload_goes_to_the_audit_table_only(dtmf):

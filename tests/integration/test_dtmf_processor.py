@@ -3,7 +3,9 @@ simulator and moto: deadlines to the millisecond, 5xx retries without sleeping, 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import boto3
 import pytest
@@ -17,10 +19,11 @@ from cxone_relay.platform.redaction import PhoneHasher
 from cxone_relay.platform.transport import RetryingHttp, TimeBudget
 from cxone_relay.workflows.dtmf.intake import WORKFLOW
 from cxone_relay.workflows.dtmf.models import DtmfOutcome, QueuedDtmf
-from cxone_relay.workflows.dtmf.processor import DtmfProcessor, audit_subject
+from cxone_relay.workflows.dtmf.processor import DtmfProcessor, audit_payload, audit_subject
 from cxone_relay.workflows.dtmf.webhook import WebhookOutbox
 from local.builders import audit_records, emf_metrics
 from tests.conftest import cxone_settings, sim_credentials
+from tests.integration.dtmf_harness import decision, logged
 
 ACCEPTED = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC).timestamp()
 SEND_PATH = "/inContactAPI/services/v23.0/agent-sessions/"
@@ -76,6 +79,24 @@ def setup(stack, cxone_sim) -> Setup:
     return Setup(stack, cxone_sim)
 
 
+def payload(**fields) -> dict:
+    """The audit payload of `message()` as the audit table holds it, settled at the clock's time."""
+    return {
+        "request_id": "dtmf-1",
+        "interaction_id": "session-1",
+        "digits": "42#",
+        "timeout_ms": 2000,
+        "sequence_matrix_key": "main-menu",
+        "node_transition_flag": False,
+        "tone_duration_ms": 90,
+        "tone_spacing_ms": 60,
+        "latency_ms": None,
+        "cxone_status": None,
+        "cxone_response": {},
+        "validation_result": "valid",
+    } | fields
+
+
 def message(**fields) -> QueuedDtmf:
     return QueuedDtmf.model_validate(
         {
@@ -94,24 +115,53 @@ def message(**fields) -> QueuedDtmf:
     )
 
 
-def test_latency_is_measured_from_accept_to_cxones_answer(setup, cxone_sim, capsys):
-    setup.clock.now = ACCEPTED + 0.25
+def test_latency_is_measured_from_accept_to_cxones_answer(setup, cxone_sim, capsys, captured_logs):
+    # 257.8125 ms (exact in binary): the audit keeps it to a tenth, the outcome and log as measured.
+    setup.clock.now = ACCEPTED + 0.2578125
 
     outcome = setup.process(message())
 
-    assert outcome == DtmfOutcome(id="dtmf-1", status="sent", cxone_status=202, latency_ms=250.0)
+    assert outcome == DtmfOutcome(id="dtmf-1", status="sent", cxone_status=202, latency_ms=257.8125)
     assert cxone_sim.state()["dtmf"] == [
         {"sessionId": "session-1", "dtmfSequence": "42#", "toneDurationMS": 90, "toneSpacingMS": 60}
     ]
-    record = setup.final()
-    assert (record["outcome"], record["details"]["latency_ms"], record["correlation_id"]) == (
-        "ok",
-        250,
-        "corr-1",
-    )
+    assert decision(setup.final()) == {
+        "subject": "dtmf-1",
+        "action": "dtmf_sent",
+        "outcome": "ok",
+        "reason": None,
+        "details": payload(
+            timestamp="2026-11-24T12:00:00.257Z",
+            latency_ms=Decimal("257.8"),
+            cxone_status=202,
+            outcome="sent",
+        ),
+        "correlation_id": "corr-1",
+    }
     metrics.flush_metrics()
-    emitted = emf_metrics(capsys.readouterr().out)
+    output = capsys.readouterr().out
+    emitted = emf_metrics(output)
     assert [name for name, _ in emitted if name.startswith("Dtmf")] == ["DtmfSent", "DtmfLatency"]
+    # The latency metric is in milliseconds, as the dashboard's widget reads it.
+    [document] = [json.loads(line) for line in output.splitlines() if '"DtmfLatency"' in line]
+    [[unit]] = [
+        [m["Unit"] for m in d["Metrics"] if m["Name"] == "DtmfLatency"]
+        for d in document["_aws"]["CloudWatchMetrics"]
+    ]
+    assert (unit, document["DtmfLatency"]) == ("Milliseconds", [257.8125])
+    # How many digits, never which (digits can be a card or account number).
+    assert logged(captured_logs.getvalue(), "dtmf request done") == [
+        {
+            "level": "INFO",
+            "message": "dtmf request done",
+            "request_id": "dtmf-1",
+            "interaction_id": "session-1",
+            "outcome": "sent",
+            "cxone_status": 202,
+            "latency_ms": 257.8125,
+            "digit_count": 3,
+        }
+    ]
 
 
 @pytest.mark.parametrize(
@@ -161,17 +211,55 @@ def test_retries_stop_at_the_requests_deadline_not_the_invocations(setup, cxone_
 
     assert outcome == DtmfOutcome(id="dtmf-1", status="expired", cxone_status=503, latency_ms=None)
     assert len(cxone_sim.requests(path_prefix=SEND_PATH)) == 1 and setup.sleeps == []
+    # A 5xx carries no error list of CXone's, and the record says so rather than leaving it out.
+    assert decision(setup.final()) == {
+        "subject": "dtmf-1",
+        "action": "dtmf_not_sent",
+        "outcome": "expired",
+        "reason": f"cxone: POST {SEND_PATH}session-1/send-dtmf gave up after HTTP 503 (HTTP 503)",
+        "details": payload(
+            timestamp="2026-11-24T12:00:01.700Z",
+            cxone_status=503,
+            cxone_response={"errors": []},
+            outcome="expired",
+        ),
+        "correlation_id": "corr-1",
+    }
 
 
-def test_a_refusal_is_audited_and_raised_for_the_dead_letter_queue(setup, cxone_sim):
+def test_a_refusal_is_audited_and_raised_for_the_dead_letter_queue(setup, cxone_sim, captured_logs):
     cxone_sim.add_fault(status=422, path_prefix=SEND_PATH)
 
     with pytest.raises(PermanentUpstreamError):
         setup.process(message())
 
-    record = setup.final()
-    assert (record["outcome"], record["details"]["cxone_status"]) == ("refused", 422)
-    assert "HTTP 422" in record["reason"]
+    assert decision(setup.final()) == {
+        "subject": "dtmf-1",
+        "action": "dtmf_not_sent",
+        "outcome": "refused",
+        "reason": f"cxone: POST {SEND_PATH}session-1/send-dtmf refused (HTTP 422)",
+        "details": payload(
+            timestamp="2026-11-24T12:00:00.000Z",
+            cxone_status=422,
+            # CXone's error list, by field and code only (its message may echo what was sent).
+            cxone_response={"errors": [{"field": None, "errorCode": "UnprocessableEntity"}]},
+            outcome="refused",
+        ),
+        "correlation_id": "corr-1",
+    }
+    # A request that was not sent is a warning, with no latency (nothing was played; the logger
+    # leaves out fields that are None).
+    assert logged(captured_logs.getvalue(), "dtmf request done") == [
+        {
+            "level": "WARNING",
+            "message": "dtmf request done",
+            "request_id": "dtmf-1",
+            "interaction_id": "session-1",
+            "outcome": "refused",
+            "cxone_status": 422,
+            "digit_count": 3,
+        }
+    ]
 
 
 def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, cxone_sim, monkeypatch):
@@ -184,11 +272,14 @@ def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, 
         setup.process(message())
 
     [record] = audit_records(setup.dynamodb, setup.table, subject="dtmf-1")
-    assert (record["action"], record["outcome"], record["details"]) == (
-        "cxone_failed",
-        "retry",
-        {"cxone_status": 401},
-    )
+    assert decision(record) == {
+        "subject": "dtmf-1",
+        "action": "cxone_failed",
+        "outcome": "retry",
+        "reason": "cxone: access token refused (HTTP 401)",
+        "details": {"cxone_status": 401},
+        "correlation_id": "corr-1",
+    }
 
 
 def test_an_unexpected_failure_is_audited_and_raised(setup, monkeypatch):
@@ -206,3 +297,29 @@ def test_an_unexpected_failure_is_audited_and_raised(setup, monkeypatch):
         "retry",
         "RuntimeError: a bug",
     )
+
+
+def cxone_response_kept(response: dict) -> dict:
+    """What the audit payload keeps of this answer of CXone's."""
+    return audit_payload(
+        message(), outcome="refused", now=ACCEPTED, cxone_status=400, cxone_response=response, latency=None
+    )["cxone_response"]
+
+
+def test_cxones_errors_are_kept_by_field_and_code_only_and_at_most_five():
+    errors = [
+        {"field": f"field{i}", "errorCode": f"Code{i}", "message": f"value {i} is wrong"} for i in range(7)
+    ]
+
+    # The message is left out (it may echo what was sent), and so are errors past the fifth.
+    assert cxone_response_kept({"errors": errors}) == {
+        "errors": [{"field": f"field{i}", "errorCode": f"Code{i}"} for i in range(5)]
+    }
+
+
+@pytest.mark.parametrize(("size", "kept"), [(2048, True), (2049, False)])
+def test_an_answer_longer_than_2048_characters_is_omitted(size, kept):
+    response = {"note": "x" * (size - len(json.dumps({"note": ""})))}
+    assert len(json.dumps(response)) == size
+
+    assert cxone_response_kept(response) == (response if kept else {"omitted": "larger than 2048 characters"})
