@@ -236,6 +236,25 @@ def test_keywords_are_accepted_before_consent_and_spam_rules(inbound, text, keyw
     assert inbound.post(sms("msg-k2", "STOP act now", opt_in=False))[0] == 202
 
 
+def test_the_queued_message_carries_the_api_request_id_and_its_record_the_masked_number(inbound):
+    assert inbound.post(sms("msg-shape", "Where is my invoice?"))[0] == 202
+
+    [(raw, attributes)] = inbound.queued_messages("InboundSmsQueue")
+    body = json.loads(raw)
+    assert attributes == {"correlation_id": inbound.last_request_id}
+    assert (body["id"], body["sender"], body["correlation_id"]) == (
+        "msg-shape",
+        "+14155552671",
+        inbound.last_request_id,
+    )
+    # JSON as the consumer's model reads it: ISO 8601 times with their offset.
+    for name in ("timestamp", "received_at"):
+        assert "T" in body[name] and datetime.fromisoformat(body[name]).utcoffset() == timedelta(0)
+    [queued] = inbound.audit("msg-shape")
+    assert (queued["action"], queued["phone_masked"]) == ("queued", "***2671")
+    assert queued["phone_hash"] and "4155552671" not in queued["phone_hash"]
+
+
 def test_a_repeated_id_is_queued_once_and_answered_alike(inbound):
     first = inbound.post(sms("msg-dup"))
     second = inbound.post(sms("msg-dup"))
@@ -253,7 +272,10 @@ def test_a_repeated_id_is_queued_once_and_answered_alike(inbound):
 def test_a_reused_id_with_a_different_message_is_409(inbound, change):
     inbound.post(sms("msg-dup", "first text about my invoice"))
     status, body = inbound.post(sms("msg-dup", "first text about my invoice") | change)
-    assert (status, body["error"]) == (409, "conflict")
+    assert (status, body) == (
+        409,
+        {"error": "conflict", "message": "this id was already used for a different message"},
+    )
     assert inbound.depth("InboundSmsQueue") == 1
     # The record tells the two apart by a keyed hash: it holds neither text nor number.
     [queued] = inbound.audit("msg-dup")
