@@ -262,3 +262,66 @@ def test_idempotency_records_hold_no_message_text(inbound):
     records = json.dumps(inbound.idempotency_records(), default=str)
     assert inbound.ticketing.tickets()  # the message was processed
     assert "charged twice" not in records and "4242" not in records and "2671" not in records
+
+
+# The intake's own checks, at their edges ---------------------------------------------------
+
+FROZEN = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)  # any moment: the intake's clock is set to it
+MAX_AGE = 7 * 86400  # the deployed default, MAX_MESSAGE_AGE_SECONDS
+
+
+@pytest.fixture
+def frozen(inbound, monkeypatch) -> InboundHarness:
+    """The API function's intake on a clock that stands still at FROZEN."""
+    monkeypatch.setattr(inbound.api.intake, "_clock", FROZEN.timestamp)
+    return inbound
+
+
+@pytest.mark.parametrize(
+    ("offset", "problem"),
+    [
+        (timedelta(seconds=300), None),  # up to 5 minutes ahead: the sender's clock may run fast
+        (timedelta(seconds=301), "is in the future"),
+        (-timedelta(seconds=MAX_AGE), None),  # exactly as old as allowed
+        (-timedelta(seconds=MAX_AGE + 1), f"is older than {MAX_AGE} seconds"),
+    ],
+    ids=["skew-limit", "past-skew", "age-limit", "past-age"],
+)
+def test_a_timestamp_is_judged_against_the_intake_clock_at_its_edges(frozen, offset, problem):
+    status, answer = frozen.post(sms("msg-edge", timestamp=iso_utc(FROZEN + offset)))
+    if problem is None:
+        assert status == 202
+    else:
+        assert (status, answer["fields"]) == (422, [{"field": "timestamp", "message": problem}])
+
+
+def test_a_message_without_opt_in_names_the_field(inbound):
+    body = {key: value for key, value in sms("msg-no-opt-in").items() if key != "opt_in"}
+    status, answer = inbound.post(body)
+    assert (status, answer["fields"]) == (422, [{"field": "opt_in", "message": "Field required"}])
+
+
+def test_a_national_number_is_read_in_the_default_region_and_a_bad_one_says_why(inbound):
+    assert inbound.post(sms("msg-national", sender="(415) 555-2671"))[0] == 202
+    [body] = inbound.queued_bodies("InboundSmsQueue")
+    assert (body["sender"], body["opt_in"]) == ("+14155552671", True)
+
+    status, answer = inbound.post(sms("msg-bad-number", sender="+1 099 555 2671"))
+    [problem] = answer["fields"]
+    assert (status, problem["field"]) == (422, "from")
+    assert problem["message"] and problem["message"] != "None"
+
+
+def test_a_spam_refusal_is_audited_with_the_masked_number_and_the_api_request_id(inbound):
+    status, answer = inbound.post(sms("msg-spam-audit", "Free lottery for you"))
+    assert (status, answer["reason"]) == (422, "spam")
+    [record] = inbound.audit("msg-spam-audit")
+    assert (record["reason"], record["phone_masked"]) == ("spam", "***2671")
+    assert record["correlation_id"] == inbound.last_request_id
+
+
+def test_national_numbers_are_read_in_the_configured_region(inbound, monkeypatch):
+    monkeypatch.setattr(inbound.api.intake, "_region", "GB")  # DEFAULT_PHONE_REGION=GB
+    assert inbound.post(sms("msg-uk", sender="020 7946 0958", recipient="07700 900123"))[0] == 202
+    [body] = inbound.queued_bodies("InboundSmsQueue")
+    assert (body["sender"], body["recipient"]) == ("+442079460958", "+447700900123")
