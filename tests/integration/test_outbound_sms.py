@@ -29,6 +29,66 @@ def campaign(*to: str, text: str = "Your order has shipped.", **fields: object) 
     return {"to": list(to), "from": OUR_NUMBER, "text": text, "campaignId": "spring-sale"} | fields
 
 
+# What an audit record says, without its keys, hash and time.
+DECISION = ("action", "outcome", "reason", "phone_masked", "details", "correlation_id")
+# What Powertools adds to every log line; the rest is the line's own message and extra keys.
+LOG_CONTEXT = {
+    "location",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
+    "sampling_rate",
+}
+
+
+def decisions(outbound: OutboundHarness, subject: str, action: str | None = None) -> list[dict]:
+    return [
+        {key: record[key] for key in DECISION if key in record}
+        for record in outbound.audit(subject, workflow="outbound-sms")
+        if action is None or record["action"] == action
+    ]
+
+
+def logged(captured_logs, message: str) -> list[dict]:
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    return [
+        {key: value for key, value in line.items() if key not in LOG_CONTEXT}
+        for line in lines
+        if line["message"] == message
+    ]
+
+
+def consumer_outcomes(outbound: OutboundHarness) -> list[dict]:
+    """What the consumer decided for each message, as its idempotency records keep it."""
+    return [
+        json.loads(record["data"])
+        for record in outbound.idempotency_records()
+        if record["id"].startswith("outbound-sms#") and record["status"] == "COMPLETED"
+    ]
+
+
+def metric_values(output: str, name: str) -> list[tuple[list[float], dict[str, str]]]:
+    """(values, dimensions) of every EMF document in printed output that carries the metric."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith('{"_aws"') and name in (document := json.loads(line)):
+            [directive] = document["_aws"]["CloudWatchMetrics"]
+            dimensions = {
+                key: document[key]
+                for names in directive["Dimensions"]
+                for key in names
+                if key not in {"stack", "service"}
+            }
+            found.append((document[name], dimensions))
+    return found
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOON_NEW_YORK)
@@ -47,7 +107,7 @@ def outbound(stack, cxone_sim, ticketing_sim, monkeypatch, clock) -> OutboundHar
 # The way in --------------------------------------------------------------------------------
 
 
-def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
+def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound, clock, captured_logs, capsys):
     status, answer = outbound.send(campaign(NEW_YORK))
 
     assert status == 202
@@ -68,6 +128,8 @@ def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
         "Your order has shipped.",
     )
     assert outbound.status_of(message["messageId"])["status"] == "queued"
+    clock.set(NOON_NEW_YORK + timedelta(seconds=7))
+    capsys.readouterr()
 
     result = outbound.deliver()
 
@@ -85,7 +147,35 @@ def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
         sent["idOnExternalPlatform"],
         "***1234",
     )
+    assert (record["cxone_id"], record["sent_at"], record["status_at"]) == (
+        sent["id"],
+        "2027-01-15T17:00:07.000Z",
+        "2027-01-15T17:00:07.000Z",
+    )
     assert outbound.audit_actions(message["messageId"]) == [("queued", "accepted"), ("sent", "ok")]
+    assert decisions(outbound, message["messageId"], "sent") == [
+        {
+            "action": "sent",
+            "outcome": "ok",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale", "cxone_id": sent["id"], "segments": 1},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert logged(captured_logs, "outbound message sent") == [
+        {
+            "level": "INFO",
+            "message": "outbound message sent",
+            "message_id": message["messageId"],
+            "cxone_id": sent["id"],
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "OutboundSent") == [([1.0], {})]
+    assert metric_values(output, "OutboundSegments") == [([1.0], {})]
+    assert consumer_outcomes(outbound) == [
+        {"id": message["messageId"], "status": "sent", "cxone_id": sent["id"], "send_after": None}
+    ]
     assert "5551234" not in json.dumps(outbound.audit(), default=str)
     assert "5551234" not in json.dumps(outbound.idempotency_records(), default=str)
 
@@ -123,19 +213,92 @@ def test_a_send_with_every_recipient_refused_says_so_and_queues_nothing(outbound
     assert outbound.state_items("message#") == []
 
 
-def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock):
+def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock, captured_logs, capsys):
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     clock.set(NOON_NEW_YORK + timedelta(minutes=1))
     outbound.consent(NEW_YORK, ConsentStatus.OPTED_OUT)
+    capsys.readouterr()
 
     result = outbound.deliver()
 
     assert (result.succeeded, result.failed) == (1, 0)
     assert outbound.sent() == []
     record = outbound.status_of(message_id)
-    assert (record["status"], record["reason"]) == ("refused", "opted-out")
+    assert (record["status"], record["reason"], record["status_at"]) == (
+        "refused",
+        "opted-out",
+        "2027-01-15T17:01:00.000Z",
+    )
+    assert "sent_at" not in record
     assert outbound.audit_actions(message_id)[-1] == ("refused", "refused")
+    assert decisions(outbound, message_id, "refused") == [
+        {
+            "action": "refused",
+            "outcome": "refused",
+            "reason": "opted-out",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert logged(captured_logs, "outbound message refused at send time") == [
+        {
+            "level": "INFO",
+            "message": "outbound message refused at send time",
+            "message_id": message_id,
+            "reasons": ["opted-out"],
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "OutboundRefused") == [([1.0], {"reason": "opted-out"})]
+    assert metric_values(output, "OutboundSent") == []
+    assert consumer_outcomes(outbound) == [
+        {"id": message_id, "status": "refused", "cxone_id": None, "send_after": None}
+    ]
+
+
+def test_a_queued_message_refused_for_two_reasons_names_both(outbound, captured_logs, capsys):
+    """A number with no consent and no time zone (an international freephone number), queued
+    without a status record: both reasons, in the ledger's order, and one count for each."""
+    freephone = "+80012345678"
+    outbound.enqueue(
+        {
+            "id": "out-two-reasons",
+            "to": freephone,
+            "sender": OUR_NUMBER,
+            "text": "Hi",
+            "campaign_id": "c-2",
+            "segments": 1,
+            "encoding": "GSM-7",
+            "accepted_at": "2027-01-15T16:59:00Z",
+            "correlation_id": "corr-2",
+        }
+    )
+    capsys.readouterr()
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert outbound.sent() == []
+    assert outbound.state_items("message#") == []
+    assert decisions(outbound, "out-two-reasons") == [
+        {
+            "action": "refused",
+            "outcome": "refused",
+            "reason": "no-consent, unknown-time-zone",
+            "phone_masked": "***5678",
+            "details": {"campaign_id": "c-2"},
+            "correlation_id": "corr-2",
+        }
+    ]
+    [line] = logged(captured_logs, "outbound message refused at send time")
+    assert line["reasons"] == ["no-consent", "unknown-time-zone"]
+    assert metric_values(capsys.readouterr().out, "OutboundRefused") == [
+        ([1.0], {"reason": "no-consent"}),
+        ([1.0], {"reason": "unknown-time-zone"}),
+    ]
 
 
 # Quiet hours ---------------------------------------------------------------------------------
@@ -202,18 +365,40 @@ def test_windows_in_several_zones_at_one_instant(outbound, clock):
     assert answer["messages"][0]["sendAfter"] == "2027-01-15T18:00:00.000Z"  # 08:00 in Adak too
 
 
-def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(outbound, clock):
+def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(outbound, clock, capsys):
     clock.set(datetime(2027, 1, 16, 1, 59, tzinfo=UTC))  # 20:59 New York
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     clock.set(datetime(2027, 1, 16, 2, 5, tzinfo=UTC))  # 21:05: the consumer was behind
+    capsys.readouterr()
 
     outbound.deliver()
 
     assert outbound.sent() == []
     record = outbound.status_of(message_id)
-    assert (record["status"], record["send_after"]) == ("held", "2027-01-16T13:00:00.000Z")
-    assert [h["sk"] for h in outbound.state_items("held#2027-01-16T13:00")] == [message_id]
+    assert (record["status"], record["send_after"], record["status_at"]) == (
+        "held",
+        "2027-01-16T13:00:00.000Z",
+        "2027-01-16T02:05:00.000Z",
+    )
+    [held] = outbound.state_items("held#2027-01-16T13:00")
+    assert (held["sk"], held["send_after"], json.loads(held["message"])) == (
+        message_id,
+        "2027-01-16T13:00:00.000Z",
+        queued,
+    )
+    assert decisions(outbound, message_id, "held")[-1] == {
+        "action": "held",
+        "outcome": "held",
+        "phone_masked": "***1234",
+        "details": {"campaign_id": "spring-sale", "send_after": "2027-01-16T13:00:00.000Z"},
+        "correlation_id": queued["correlation_id"],
+    }
+    assert metric_values(capsys.readouterr().out, "OutboundHeld") == [([1.0], {})]
+    assert consumer_outcomes(outbound) == [
+        {"id": message_id, "status": "held", "cxone_id": None, "send_after": "2027-01-16T13:00:00.000Z"}
+    ]
 
 
 def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, monkeypatch):
@@ -259,6 +444,19 @@ def test_a_message_already_sent_is_not_sent_again_even_without_its_idempotency_r
 
     assert len(outbound.sent()) == 1
     assert outbound.audit_actions(queued["id"])[-1] == ("skipped", "ok")
+    assert decisions(outbound, queued["id"], "skipped") == [
+        {
+            "action": "skipped",
+            "outcome": "ok",
+            "reason": "already sent",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert consumer_outcomes(outbound) == [
+        {"id": queued["id"], "status": "already", "cxone_id": None, "send_after": None}
+    ]
 
 
 def test_cxone_throttling_is_waited_out_and_the_message_sent_once(outbound):
@@ -272,10 +470,20 @@ def test_cxone_throttling_is_waited_out_and_the_message_sent_once(outbound):
     assert [r["status"] for r in outbound.send_requests()] == [429, 429, 201]
 
 
-def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound):
+def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound, clock, monkeypatch):
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     outbound.cxone.add_fault(status=400, path_prefix="/dfo/3.0/channels")
+    # CXone names every field it refuses; the audit keeps the first five.
+    monkeypatch.setattr(
+        outbound.cxone,
+        "error_payload",
+        lambda status, message, code, field: {
+            "errors": [{"field": f"f{n}", "message": message, "errorCode": f"E{n}"} for n in range(7)]
+        },
+    )
+    clock.set(NOON_NEW_YORK + timedelta(seconds=3))
 
     result = outbound.deliver()
 
@@ -283,7 +491,51 @@ def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound):
     [(body, attributes)] = outbound.dead_letters()
     assert json.loads(body)["id"] == message_id
     assert attributes["failure_class"] == "PermanentUpstreamError"
-    assert outbound.status_of(message_id)["status"] == "failed"
+    refusal = "cxone: POST /dfo/3.0/channels/sms-channel/outbound refused (HTTP 400)"
+    record = outbound.status_of(message_id)
+    assert (record["status"], record["reason"], record["status_at"]) == (
+        "failed",
+        refusal,
+        "2027-01-15T17:00:03.000Z",
+    )
+    assert decisions(outbound, message_id, "cxone_failed") == [
+        {
+            "action": "cxone_failed",
+            "outcome": "permanent_failure",
+            "reason": refusal,
+            "phone_masked": "***1234",
+            "details": {
+                "campaign_id": "spring-sale",
+                "status": 400,
+                "errors": [{"field": f"f{n}", "errorCode": f"E{n}"} for n in range(5)],
+            },
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+
+
+def test_a_message_cxone_cannot_take_now_is_retried_and_stays_queued(outbound):
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    before = outbound.status_of(message_id)
+    [queued] = outbound.queued()
+    outbound.cxone.add_fault(status=503, path_prefix="/dfo/3.0/channels")
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (0, 1)
+    assert outbound.dead_letters() == []
+    assert outbound.status_of(message_id) == before
+    assert decisions(outbound, message_id, "cxone_failed") == [
+        {
+            "action": "cxone_failed",
+            "outcome": "retry",
+            "reason": "cxone: POST /dfo/3.0/channels/sms-channel/outbound gave up after HTTP 503 (HTTP 503)",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale", "status": 503, "errors": []},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
 
 
 # Idempotency-Key ------------------------------------------------------------------------------
@@ -342,6 +594,20 @@ def test_smart_encoding_sends_the_gsm_text_it_counted(outbound):
     assert (plain["encoding"], answer["encoding"], status) == ("UCS-2", "GSM-7", 202)
     outbound.deliver()
     assert outbound.sent()[0]["messageContent"]["payload"]["text"] == '"Thanks" - see you soon...'
+
+
+def test_a_two_part_message_is_sent_in_one_request_and_counted_as_two_segments(outbound, capsys):
+    _, answer = outbound.send(campaign(NEW_YORK, text="a" * 161))
+    message_id = answer["messages"][0]["messageId"]
+    capsys.readouterr()
+
+    outbound.deliver()
+
+    [sent] = outbound.sent()
+    assert sent["messageContent"]["payload"]["text"] == "a" * 161
+    assert metric_values(capsys.readouterr().out, "OutboundSegments") == [([2.0], {})]
+    [decision] = decisions(outbound, message_id, "sent")
+    assert decision["details"] == {"campaign_id": "spring-sale", "cxone_id": sent["id"], "segments": 2}
 
 
 # Bad input: 400/422 naming the field, nothing written -------------------------------------------
