@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cxone_relay.platform.data.consent import ConsentStatus
-from local.builders import emf_metrics
+from local.builders import emf_metrics, peek_messages
 from tests.dashboard import assert_matches_dashboard
 from tests.integration.outbound_harness import Clock, OutboundHarness
 
@@ -304,7 +304,9 @@ def test_a_queued_message_refused_for_two_reasons_names_both(outbound, captured_
 # Quiet hours ---------------------------------------------------------------------------------
 
 
-def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(outbound, clock):
+def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(
+    outbound, clock, captured_logs, capsys
+):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))  # 07:30 in New York
 
     status, answer = outbound.send(campaign(NEW_YORK))
@@ -315,21 +317,46 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(out
     assert outbound.status_of(message["messageId"])["status"] == "held"
     [held] = outbound.state_items("held#")
     assert (held["pk"], held["sk"]) == ("held#2027-01-15T13:00", message["messageId"])
+    queued = json.loads(held["message"])
 
     clock.set(datetime(2027, 1, 15, 12, 59, 59, tzinfo=UTC))
-    assert outbound.sweep()["released"] == 0
+    # The first sweep starts an hour back (the lookback) and goes up to this minute.
+    assert outbound.sweep() == {
+        "outcome": "completed",
+        "released": 0,
+        "minutes": 60,
+        "checkpoint": "2027-01-15T12:59",
+    }
     assert outbound.depth() == 0
+    capsys.readouterr()
 
-    clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))  # 08:00:30
+    clock.set(datetime(2027, 1, 15, 13, tzinfo=UTC))  # 08:00:00.000, the very instant it may go
     result = outbound.sweep()
 
-    assert (result["outcome"], result["released"], result["checkpoint"]) == (
-        "completed",
-        1,
-        "2027-01-15T13:00",
-    )
+    assert result == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
+    [checkpoint] = outbound.state_items("checkpoint#held-release")
+    assert (checkpoint["checkpoint_position"], checkpoint["checkpoint_version"]) == ("2027-01-15T13:00", 61)
+    assert logged(captured_logs, "held messages swept")[-1] == {
+        "level": "INFO",
+        "message": "held messages swept",
+        **result,
+    }
+    assert metric_values(capsys.readouterr().out, "HeldReleased") == [([1.0], {})]
     assert outbound.state_items("held#") == []
-    assert outbound.status_of(message["messageId"])["status"] == "queued"
+    record = outbound.status_of(message["messageId"])
+    assert (record["status"], record["status_at"]) == ("queued", "2027-01-15T13:00:00.000Z")
+    [(body, attributes)] = peek_messages(outbound.sqs, outbound.stack.queues["OutboundSmsQueue"])
+    assert json.loads(body) == queued
+    assert attributes["correlation_id"] == queued["correlation_id"]
+    assert decisions(outbound, message["messageId"], "released") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "phone_masked": "***1234",
+            "details": {"send_after": "2027-01-15T13:00:00.000Z", "campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
     outbound.deliver()
     assert [s["recipients"][0]["idOnExternalPlatform"] for s in outbound.sent()] == [NEW_YORK]
     assert outbound.audit_actions(message["messageId"]) == [
@@ -342,12 +369,108 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(out
 def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
     outbound.sweep()  # the first run sets the checkpoint
-    _, answer = outbound.send(campaign(NEW_YORK))
-    # No sweep ran for three days (an outage): the next one catches up minute by minute.
-    clock.set(datetime(2027, 1, 15, 13, 3, tzinfo=UTC))
+    _, answer = outbound.send(campaign(NEW_YORK, SAN_FRANCISCO))
+    # No sweep ran for hours (an outage): the next one catches up minute by minute.
+    clock.set(datetime(2027, 1, 15, 16, 3, tzinfo=UTC))
     result = outbound.sweep()
-    assert (result["released"], result["checkpoint"]) == (1, "2027-01-15T13:03")
-    assert [q["id"] for q in outbound.queued()] == [answer["messages"][0]["messageId"]]
+    assert result == {"outcome": "completed", "released": 2, "minutes": 213, "checkpoint": "2027-01-15T16:03"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted(m["messageId"] for m in answer["messages"])
+
+
+class RemainingTime:
+    """A Lambda context with a fixed time left."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+@pytest.mark.parametrize(("millis", "outcome", "minutes"), [(7000, "completed", 60), (6999, "incomplete", 0)])
+def test_a_sweep_starts_no_minute_without_the_time_one_needs(outbound, clock, millis, outcome, minutes):
+    """Two seconds are kept in reserve and a minute needs five: 7 s left is just enough."""
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+
+    result = outbound.release.release.handle({}, RemainingTime(millis))
+
+    checkpoint = "2027-01-15T12:30" if minutes else "2027-01-15T11:30"
+    assert result == {"outcome": outcome, "released": 0, "minutes": minutes, "checkpoint": checkpoint}
+    assert len(outbound.state_items("checkpoint#held-release")) == (1 if minutes else 0)
+    assert outbound.state_items("lease#") == []
+
+
+def test_a_sweep_already_running_is_not_joined(outbound, clock, capsys):
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.leases import Lease
+
+    clock.set(datetime(2027, 1, 15, 13, tzinfo=UTC))
+    table = DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"])
+    Lease(table, "held-release", 60, clock=clock, holder="another-run").acquire("held-release")
+    capsys.readouterr()
+
+    assert outbound.sweep() == {"outcome": "skipped"}
+    assert outbound.state_items("checkpoint#") == []
+    assert metric_values(capsys.readouterr().out, "HeldReleaseSkipped") == [([1.0], {})]
+    [lease] = outbound.state_items("lease#")
+    assert lease["holder"] == "another-run"
+
+
+def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock):
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import HeldMessages
+
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    _, answer = outbound.send(campaign(NEW_YORK))
+    on_the_minute = answer["messages"][0]["messageId"]
+    later = {"id": "out-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
+    held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
+    held.hold("out-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
+    outbound.sweep()  # up to 12:30
+
+    clock.set(datetime(2027, 1, 15, 13, 0, 10, tzinfo=UTC))
+    first = outbound.sweep()
+
+    assert first == {"outcome": "completed", "released": 1, "minutes": 29, "checkpoint": "2027-01-15T12:59"}
+    assert [q["id"] for q in outbound.queued()] == [on_the_minute]
+    clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))
+    second = outbound.sweep()
+    assert second == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-later"])
+    assert decisions(outbound, "out-later") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "phone_masked": "***1234",
+            "details": {"send_after": "2027-01-15T13:00:30.000Z", "campaign_id": "c-3"},
+            "correlation_id": "corr-3",
+        }
+    ]
+
+
+def test_a_sweep_overtaken_by_another_stops_without_undoing_its_progress(outbound, clock, monkeypatch):
+    from cxone_relay.platform.data.checkpoints import CheckpointStore
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import HeldMessages
+
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    outbound.sweep()
+    store = CheckpointStore(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
+    due_in = HeldMessages.due_in
+
+    def overtaken(self, minute):
+        if minute == "2027-01-15T12:32":  # another run (its lease lapsed) saves first
+            version = store.load("held-release").version
+            store.save("held-release", "2027-01-15T12:40", (), expected_version=version)
+        return due_in(self, minute)
+
+    monkeypatch.setattr(HeldMessages, "due_in", overtaken)
+    clock.set(datetime(2027, 1, 15, 12, 45, tzinfo=UTC))
+
+    result = outbound.sweep()
+
+    assert result == {"outcome": "superseded", "released": 0, "minutes": 1, "checkpoint": "2027-01-15T12:31"}
+    assert store.load("held-release").position == "2027-01-15T12:40"
 
 
 def test_windows_in_several_zones_at_one_instant(outbound, clock):
