@@ -12,7 +12,7 @@ import pytest
 from cxone_relay.platform.data.consent import ConsentStatus
 from local.builders import emf_metrics, peek_messages
 from tests.dashboard import assert_matches_dashboard
-from tests.integration.outbound_harness import Clock, OutboundHarness
+from tests.integration.outbound_harness import Clock, OutboundHarness, logged, metric_values
 
 NEW_YORK = "+12125551234"
 SAN_FRANCISCO = "+14155552671"
@@ -29,64 +29,12 @@ def campaign(*to: str, text: str = "Your order has shipped.", **fields: object) 
     return {"to": list(to), "from": OUR_NUMBER, "text": text, "campaignId": "spring-sale"} | fields
 
 
-# What an audit record says, without its keys, hash and time.
-DECISION = ("action", "outcome", "reason", "phone_masked", "details", "correlation_id")
-# What Powertools adds to every log line; the rest is the line's own message and extra keys.
-LOG_CONTEXT = {
-    "location",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-    "sampling_rate",
-}
-
-
 def decisions(outbound: OutboundHarness, subject: str, action: str | None = None) -> list[dict]:
-    return [
-        {key: record[key] for key in DECISION if key in record}
-        for record in outbound.audit(subject, workflow="outbound-sms")
-        if action is None or record["action"] == action
-    ]
-
-
-def logged(captured_logs, message: str) -> list[dict]:
-    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
-    return [
-        {key: value for key, value in line.items() if key not in LOG_CONTEXT}
-        for line in lines
-        if line["message"] == message
-    ]
+    return outbound.decisions(subject, "outbound-sms", action)
 
 
 def consumer_outcomes(outbound: OutboundHarness) -> list[dict]:
-    """What the consumer decided for each message, as its idempotency records keep it."""
-    return [
-        json.loads(record["data"])
-        for record in outbound.idempotency_records()
-        if record["id"].startswith("outbound-sms#") and record["status"] == "COMPLETED"
-    ]
-
-
-def metric_values(output: str, name: str) -> list[tuple[list[float], dict[str, str]]]:
-    """(values, dimensions) of every EMF document in printed output that carries the metric."""
-    found = []
-    for line in output.splitlines():
-        if line.startswith('{"_aws"') and name in (document := json.loads(line)):
-            [directive] = document["_aws"]["CloudWatchMetrics"]
-            dimensions = {
-                key: document[key]
-                for names in directive["Dimensions"]
-                for key in names
-                if key not in {"stack", "service"}
-            }
-            found.append((document[name], dimensions))
-    return found
+    return outbound.consumer_outcomes("outbound-sms")
 
 
 @pytest.fixture
