@@ -16,7 +16,13 @@ from cxone_relay.workflows.outbound_sms.signatures import signature
 from local.builders import emf_metrics
 from tests.conftest import WEBHOOK_SECRET
 from tests.dashboard import assert_matches_dashboard
-from tests.integration.outbound_harness import Clock, OutboundHarness
+from tests.integration.outbound_harness import (
+    STATUS_PATH_PREFIX,
+    Clock,
+    OutboundHarness,
+    logged,
+    metric_values,
+)
 
 NEW_YORK = "+12125551234"
 OUR_NUMBER = "+14155550100"
@@ -51,6 +57,24 @@ def report(message_id: str, status: str, at: datetime, **fields: object) -> dict
 
 def later(seconds: float) -> datetime:
     return NOON_NEW_YORK + timedelta(seconds=seconds)
+
+
+def decisions(outbound: OutboundHarness, message_id: str) -> list[dict]:
+    return outbound.decisions(message_id, "delivery-status")
+
+
+def correlation_of(outbound: OutboundHarness) -> str:
+    """The correlation id of the one report waiting on the status queue."""
+    [queued] = outbound.queued("DeliveryStatusQueue")
+    return str(queued["correlation_id"])
+
+
+def status_requests(outbound: OutboundHarness) -> list[dict]:
+    """CXone status updates as asked for: path, idempotency key and body."""
+    return [
+        (r["method"], r["path"], r["headers"]["idempotency-key"], r["body"])
+        for r in outbound.cxone.requests(path_prefix=STATUS_PATH_PREFIX)
+    ]
 
 
 # Signatures -------------------------------------------------------------------------------------
@@ -129,10 +153,14 @@ def test_a_signed_report_with_an_invalid_field_is_422_naming_it(outbound):
 # The state machine ---------------------------------------------------------------------------------
 
 
-def test_delivered_moves_the_status_forward_emits_latency_and_goes_to_cxone_and_the_webhook(outbound, capsys):
+def test_delivered_moves_the_status_forward_emits_latency_and_goes_to_cxone_and_the_webhook(
+    outbound, clock, capsys
+):
     message_id = sent_message(outbound)
     capsys.readouterr()
     outbound.report(report(message_id, "delivered", later(4.5)))
+    correlation_id = correlation_of(outbound)
+    clock.set(later(9))
 
     outbound.deliver_statuses()
 
@@ -158,17 +186,46 @@ def test_delivered_moves_the_status_forward_emits_latency_and_goes_to_cxone_and_
     }
     t, v1 = (part.split("=", 1)[1] for part in hook["headers"]["x-signature"].split(","))
     body = json.dumps(hook["body"], separators=(",", ":")).encode()
+    assert int(t) == int(later(9).timestamp())
     assert v1 == signature(WEBHOOK_SECRET, int(t), body)
-    latencies = [
-        line
-        for line in capsys.readouterr().out.splitlines()
-        if '"DeliveryLatency"' in line and "_aws" in line
+    assert (hook["headers"]["content-type"], hook["headers"]["idempotency-key"]) == (
+        "application/json",
+        f"{message_id}:delivered",
+    )
+    assert status_requests(outbound) == [
+        (
+            "PUT",
+            f"{STATUS_PATH_PREFIX}{record['cxone_external_id']}/status",
+            f"{message_id}:status:delivered",
+            {"status": "delivered", "updatedAt": "2027-01-15T17:00:04.500Z"},
+        )
     ]
-    assert [json.loads(line)["DeliveryLatency"] for line in latencies] == [[4500.0]]
+    reported = {"reported": "delivered", "timestamp": "2027-01-15T17:00:04.500Z"}
+    common = {"phone_masked": "***1234", "correlation_id": correlation_id}
+    assert decisions(outbound, message_id) == [
+        {"action": "status_updated", "outcome": "delivered", "details": reported | {"previous": "sent"}}
+        | common,
+        {"action": "cxone_status_updated", "outcome": "delivered", "details": reported} | common,
+        {"action": "status_webhook_delivered", "outcome": "ok", "details": reported | {"status": 204}}
+        | common,
+    ]
+    assert outbound.consumer_outcomes("delivery-status") == [
+        {
+            "id": f"{message_id}:delivered:2027-01-15T17:00:04.500Z",
+            "transition": "applied",
+            "status": "delivered",
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "DeliveryLatency") == [([4500.0], {})]
+    assert metric_values(output, "StatusesForwarded") == [
+        ([1.0], {"destination": "cxone"}),
+        ([1.0], {"destination": "webhook"}),
+    ]
 
 
 def test_undelivered_and_failed_go_to_cxone_as_failed_with_the_reason(outbound):
-    first, second = sent_message(outbound, webhook=False), sent_message(outbound, webhook=False)
+    first, second = sent_message(outbound), sent_message(outbound, webhook=False)
     outbound.report(report(first, "undelivered", later(3), error="30005 unknown handset"))
     outbound.report(report(second, "failed", later(3), error="30007 carrier filtered"))
 
@@ -178,15 +235,38 @@ def test_undelivered_and_failed_go_to_cxone_as_failed_with_the_reason(outbound):
         ("failed", "30005 unknown handset"),
         ("failed", "30007 carrier filtered"),
     ]
-    assert outbound.status_of(first)["status"] == "undelivered"
-    assert outbound.hooks() == []
+    record = outbound.status_of(first)
+    assert (record["status"], record["reason"], record["forwarded_to_cxone"]) == (
+        "undelivered",
+        "30005 unknown handset",
+        "undelivered",
+    )
+    assert [(d["action"], d["outcome"]) for d in decisions(outbound, first)] == [
+        ("status_updated", "undelivered"),
+        ("cxone_status_updated", "failed"),
+        ("status_webhook_delivered", "ok"),
+    ]
+    # Only the send that named a webhookUrl hears of it, with the error.
+    assert [hook["body"] for hook in outbound.hooks()] == [
+        {
+            "messageId": first,
+            "campaignId": "c-1",
+            "status": "undelivered",
+            "to": NEW_YORK,
+            "timestamp": "2027-01-15T17:00:03.000Z",
+            "error": "30005 unknown handset",
+        }
+    ]
+    assert "forwarded_to_webhook" not in outbound.status_of(second)
 
 
-def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(outbound):
+def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(outbound, capsys):
     message_id = sent_message(outbound)
     # The same report twice is one report (its id is message, status and time); a second
     # "delivered" at another time is a duplicate of the status.
+    # A "sent" for a message that is sent is a duplicate too, and not final: nothing to pass on.
     steps = (
+        ("sent", 0.5),
         ("delivered", 5),
         ("delivered", 5),
         ("delivered", 5.5),
@@ -203,6 +283,7 @@ def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(o
     assert len(outbound.hooks()) == 1
     actions = [(r["action"], r["outcome"]) for r in outbound.audit(message_id, workflow="delivery-status")]
     assert actions == [
+        ("status_duplicate", "ignored"),
         ("status_updated", "delivered"),
         ("cxone_status_updated", "delivered"),
         ("status_webhook_delivered", "ok"),
@@ -211,6 +292,33 @@ def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(o
         ("status_regression", "ignored"),
         ("status_regression", "ignored"),
         ("status_regression", "ignored"),
+    ]
+    ignored = [d for d in decisions(outbound, message_id) if d["outcome"] == "ignored"]
+    assert [(d["details"]["reported"], d["details"]["current"]) for d in ignored] == [
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("sent", "delivered"),
+        ("queued", "delivered"),
+        ("failed", "delivered"),
+    ]
+    assert "reason" not in ignored[0]
+    outcomes = outbound.consumer_outcomes("delivery-status")
+    assert sorted((o["id"].split(":", 1)[1], o["transition"], o["status"]) for o in outcomes) == [
+        ("delivered:2027-01-15T17:00:05.000Z", "applied", "delivered"),
+        ("delivered:2027-01-15T17:00:05.500Z", "duplicate", "delivered"),
+        ("failed:2027-01-15T17:00:06.000Z", "regression", "delivered"),
+        ("queued:2027-01-15T17:00:00.500Z", "regression", "delivered"),
+        ("sent:2027-01-15T17:00:00.500Z", "duplicate", "sent"),
+        ("sent:2027-01-15T17:00:01.000Z", "regression", "delivered"),
+    ]
+    assert [
+        dimensions for _, dimensions in metric_values(capsys.readouterr().out, "DeliveryReportsIgnored")
+    ] == [
+        {"reason": "duplicate"},
+        {"reason": "duplicate"},
+        {"reason": "regression"},
+        {"reason": "regression"},
+        {"reason": "regression"},
     ]
 
 
@@ -223,10 +331,38 @@ def test_a_delivered_report_ahead_of_sent_is_applied_and_the_late_sent_ignored(o
     assert outbound.status_of(message_id)["status"] == "delivered"
 
 
-def test_an_unknown_message_id_or_recipient_is_audited_and_counted(outbound, capsys):
+def test_a_delivery_reported_before_the_send_time_counts_no_negative_latency(outbound, capsys):
+    message_id = sent_message(outbound, webhook=False)
+    capsys.readouterr()
+    outbound.report(report(message_id, "delivered", later(-2)))  # the carrier's clock is behind
+
+    outbound.deliver_statuses()
+
+    assert metric_values(capsys.readouterr().out, "DeliveryLatency") == [([0.0], {})]
+
+
+def test_a_delivery_for_a_message_not_yet_marked_sent_has_no_latency_and_uses_our_id(outbound, capsys):
+    """The report overtook the consumer's record of the send: no sent time, no CXone id yet."""
+    _, answer = outbound.send({"to": [NEW_YORK], "from": OUR_NUMBER, "text": "Hi", "campaignId": "c-1"})
+    message_id = answer["messages"][0]["messageId"]
+    capsys.readouterr()
+    outbound.report(report(message_id, "delivered", later(2)))
+
+    outbound.deliver_statuses()
+
+    assert outbound.status_of(message_id)["status"] == "delivered"
+    assert metric_values(capsys.readouterr().out, "DeliveryLatency") == []
+    assert [(path, key) for _, path, key, _ in status_requests(outbound)] == [
+        (f"{STATUS_PATH_PREFIX}{message_id}/status", f"{message_id}:status:delivered")
+    ]
+    assert decisions(outbound, message_id)[0]["details"]["previous"] == "queued"
+
+
+def test_an_unknown_message_id_or_recipient_is_audited_and_counted(outbound, capsys, captured_logs):
     message_id = sent_message(outbound, webhook=False)
     outbound.report(report("out-nobody", "delivered", later(2)))
     outbound.report(report(message_id, "delivered", later(2)) | {"to": "+12125550100"})
+    correlation = {q["message_id"]: q["correlation_id"] for q in outbound.queued("DeliveryStatusQueue")}
 
     outbound.deliver_statuses()
 
@@ -234,10 +370,30 @@ def test_an_unknown_message_id_or_recipient_is_audited_and_counted(outbound, cap
     assert outbound.status_of(message_id)["status"] == "sent"
     [unknown] = outbound.audit("out-nobody")
     assert (unknown["action"], unknown["reason"]) == ("unknown_message", "unknown message id")
-    assert (
-        outbound.audit(message_id, workflow="delivery-status")[0]["reason"]
-        == "the message went to another number"
-    )
+    assert decisions(outbound, message_id) == [
+        {
+            "action": "unknown_message",
+            "outcome": "ignored",
+            "reason": "the message went to another number",
+            "phone_masked": "***0100",
+            "details": {"reported": "delivered", "timestamp": "2027-01-15T17:00:02.000Z"},
+            "correlation_id": correlation[message_id],
+        }
+    ]
+    assert sorted(
+        (line["level"], line["message_id"], line["reason"])
+        for line in logged(captured_logs, "delivery report for an unknown message")
+    ) == [
+        ("WARNING", message_id, "the message went to another number"),
+        ("WARNING", "out-nobody", "unknown message id"),
+    ]
+    assert sorted(
+        (o["id"].split(":")[0], o["transition"], o.get("status"))
+        for o in outbound.consumer_outcomes("delivery-status")
+    ) == [
+        (message_id, "unknown", None),
+        ("out-nobody", "unknown", None),
+    ]
     unknown = [
         json.loads(line)["DeliveryReportsUnknown"]
         for line in capsys.readouterr().out.splitlines()
@@ -254,12 +410,48 @@ def test_a_cxone_failure_is_retried_and_passes_the_status_on_once(outbound):
     first = outbound.deliver_statuses()
     assert first.failed == 1
     assert outbound.status_of(message_id)["status"] == "delivered"
+    assert "forwarded_to_cxone" not in outbound.status_of(message_id)
+    assert outbound.hooks() == []
     outbound.cxone.clear_faults()
     second = outbound.deliver_statuses()
 
     assert (second.succeeded, second.failed) == (1, 0)
     assert len(outbound.cxone_statuses()) == 1
     assert len(outbound.hooks()) == 1
+    assert [(d["action"], d["outcome"], d.get("reason")) for d in decisions(outbound, message_id)] == [
+        ("status_updated", "delivered", None),
+        (
+            "cxone_status_failed",
+            "retry",
+            f"cxone: PUT {STATUS_PATH_PREFIX}{outbound.status_of(message_id)['cxone_external_id']}/status"
+            " gave up after HTTP 503 (HTTP 503)",
+        ),
+        ("status_duplicate", "ignored", None),
+        ("cxone_status_updated", "delivered", None),
+        ("status_webhook_delivered", "ok", None),
+    ]
+
+
+def test_a_status_cxone_refuses_is_dead_lettered_and_never_reaches_the_webhook(outbound):
+    message_id = sent_message(outbound)
+    outbound.cxone.add_fault(status=400, path_prefix=STATUS_PATH_PREFIX)
+    outbound.report(report(message_id, "failed", later(3)))
+
+    result = outbound.deliver_statuses()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    [(body, attributes)] = outbound.dead_letters("DeliveryStatusDLQ")
+    assert (json.loads(body)["message_id"], attributes["failure_class"]) == (
+        message_id,
+        "PermanentUpstreamError",
+    )
+    external_id = outbound.status_of(message_id)["cxone_external_id"]
+    assert [(d["action"], d["outcome"], d.get("reason")) for d in decisions(outbound, message_id)][1] == (
+        "cxone_status_failed",
+        "permanent_failure",
+        f"cxone: PUT {STATUS_PATH_PREFIX}{external_id}/status refused (HTTP 400)",
+    )
+    assert outbound.hooks() == []
 
 
 def test_a_webhook_that_fails_is_audited_and_counted_and_the_report_done(outbound, capsys):
@@ -273,6 +465,31 @@ def test_a_webhook_that_fails_is_audited_and_counted_and_the_report_done(outboun
     assert [u["status"] for u in outbound.cxone_statuses()] == ["failed"]
     assert outbound.audit(message_id, workflow="delivery-status")[-1]["action"] == "status_webhook_failed"
     assert "StatusWebhookFailed" in [name for name, _ in emf_metrics(capsys.readouterr().out)]
+    [failure] = [d for d in decisions(outbound, message_id) if d["action"] == "status_webhook_failed"]
+    assert (failure["outcome"], failure["reason"]) == (
+        "failed",
+        "status-webhook: POST /hooks/status gave up after HTTP 500 (HTTP 500)",
+    )
+    record = outbound.status_of(message_id)
+    assert (record["forwarded_to_cxone"], record.get("forwarded_to_webhook")) == ("failed", None)
+
+
+def test_with_no_webhook_secret_the_status_is_not_posted_unsigned():
+    """The secret's JSON must name a current secret (wiring refuses it otherwise); should the
+    list still come back empty, nothing is posted."""
+    from cxone_relay.platform.errors import UpstreamError
+    from cxone_relay.platform.transport import TimeBudget
+    from cxone_relay.workflows.outbound_sms.status import StatusWebhook
+
+    class NoHttp:
+        def request(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("posted without a signature")
+
+    webhook = StatusWebhook(NoHttp(), lambda: [], clock=NOON_NEW_YORK.timestamp)  # type: ignore[arg-type]
+    with pytest.raises(UpstreamError, match=r"^status-webhook: no webhook secret to sign with$"):
+        webhook.post(
+            "https://hooks.example.org/x", {"messageId": "out-1", "status": "failed"}, TimeBudget.fixed(5)
+        )
 
 
 def test_delivery_metrics_match_their_dashboard_queries(outbound, capsys):
