@@ -12,6 +12,14 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from cxone_relay.platform.data.consent import ConsentStatus
+from cxone_relay.platform.data.dynamo import DynamoTable
+from cxone_relay.platform.data.messages import (
+    HeldMessages,
+    MessageRecord,
+    MessageStatus,
+    MessageStatusStore,
+    Transition,
+)
 from cxone_relay.workflows.outbound_sms.signatures import signature
 from local.builders import emf_metrics
 from tests.conftest import WEBHOOK_SECRET
@@ -512,3 +520,124 @@ def test_delivery_metrics_match_their_dashboard_queries(outbound, capsys):
         "StatusesForwarded",
     }
     assert_matches_dashboard(emitted)
+
+
+# The state table's records, as the workflow's steps use them ----------------------------------------
+
+
+def state_stores(outbound: OutboundHarness) -> tuple[MessageStatusStore, HeldMessages]:
+    table = DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"])
+    return MessageStatusStore(table, outbound.clock), HeldMessages(table, outbound.clock)
+
+
+def test_a_message_record_is_kept_90_days_and_its_status_only_moves_forward(outbound, clock):
+    store, _ = state_stores(outbound)
+    record = MessageRecord(
+        message_id="out-m1",
+        status=MessageStatus.HELD,
+        campaign_id="c-9",
+        recipient_hash="hash",
+        recipient_masked="***1234",
+        status_at="2027-01-15T17:00:00.000Z",
+        segments=2,
+        webhook_url="https://hooks.example.org/x",
+        send_after="2027-01-15T18:00:00.000Z",
+    )
+
+    assert (store.create(record), store.create(record)) == (True, False)
+    item = outbound.status_of("out-m1")
+    assert (item["status"], item["status_rank"], item["expires_at"]) == (
+        "held",
+        1,
+        int(NOON_NEW_YORK.timestamp()) + 90 * 86400,
+    )
+    assert store.get("out-m1") == record
+    assert store.get("out-other") is None
+
+    # Held and queued are both before sending: either may follow the other.
+    clock.set(later(60))
+    assert store.set_pending("out-m1", MessageStatus.QUEUED, None) is True
+    item = outbound.status_of("out-m1")
+    assert (item["status"], item["status_at"], item["send_after"]) == (
+        "queued",
+        "2027-01-15T17:01:00.000Z",
+        "2027-01-15T18:00:00.000Z",
+    )
+    assert store.set_pending("out-m1", MessageStatus.HELD, "2027-01-16T13:00:00.000Z") is True
+    assert outbound.status_of("out-m1")["send_after"] == "2027-01-16T13:00:00.000Z"
+
+    transition, sent = store.advance("out-m1", MessageStatus.SENT, "2027-01-15T17:02:00.000Z")
+    assert (transition, sent.status, sent.status_at, sent.reason) == (
+        Transition.APPLIED,
+        MessageStatus.SENT,
+        "2027-01-15T17:02:00.000Z",
+        None,
+    )
+    assert outbound.status_of("out-m1")["status_rank"] == 2
+    assert store.set_pending("out-m1", MessageStatus.QUEUED, None) is False  # sent is not pending
+    assert store.advance("out-m1", MessageStatus.SENT, "2027-01-15T17:03:00.000Z")[0] is Transition.DUPLICATE
+    assert (
+        store.advance("out-m1", MessageStatus.QUEUED, "2027-01-15T17:03:00.000Z")[0] is Transition.REGRESSION
+    )
+    transition, failed = store.advance(
+        "out-m1", MessageStatus.FAILED, "2027-01-15T17:04:00.000Z", reason="x" * 600
+    )
+    assert (transition, failed.status, failed.reason) == (Transition.APPLIED, MessageStatus.FAILED, "x" * 500)
+    assert store.advance("out-nobody", MessageStatus.SENT, "2027-01-15T17:04:00.000Z") == (
+        Transition.UNKNOWN,
+        None,
+    )
+    assert store.set_pending("out-nobody", MessageStatus.QUEUED, None) is False
+    assert outbound.state_items("message#out-nobody") == []
+
+
+def test_a_send_s_details_and_forwarded_statuses_are_kept_beside_the_status(outbound):
+    store, _ = state_stores(outbound)
+    store.create(
+        MessageRecord("out-m2", MessageStatus.QUEUED, "c-9", "hash", "***1234", "2027-01-15T17:00:00.000Z", 1)
+    )
+    store.advance("out-m2", MessageStatus.DELIVERED, "2027-01-15T17:00:05.000Z")  # the report came first
+
+    store.record_sent("out-m2", "cx-1", None, "2027-01-15T17:00:01.000Z")
+    store.mark_forwarded("out-m2", "cxone", MessageStatus.DELIVERED)
+    store.mark_forwarded("out-m2", "webhook", MessageStatus.DELIVERED)
+    store.record_sent("out-nobody", "cx-2", "ext-2", "2027-01-15T17:00:01.000Z")
+
+    record = store.get("out-m2")
+    assert (record.status, record.cxone_id, record.cxone_external_id, record.sent_at) == (
+        MessageStatus.DELIVERED,
+        "cx-1",
+        None,
+        "2027-01-15T17:00:01.000Z",
+    )
+    assert (record.forwarded_to_cxone, record.forwarded_to_webhook) == ("delivered", "delivered")
+    assert "cxone_external_id" not in outbound.status_of("out-m2")
+    assert outbound.state_items("message#out-nobody") == []
+
+
+def test_held_messages_are_filed_by_minute_kept_30_days_and_released_once(outbound):
+    _, held = state_stores(outbound)
+    opening = datetime(2027, 1, 15, 13, 0, 0, 250000, tzinfo=UTC)
+    message = {"id": "out-h2", "to": NEW_YORK, "segments": 2, "ratio": 0.5}
+    held.hold("out-h2", opening, message)
+    held.hold("out-h1", opening + timedelta(seconds=30), {"id": "out-h1"})
+    held.hold("out-h3", opening + timedelta(minutes=1), {"id": "out-h3"})
+
+    [item, _] = outbound.state_items("held#2027-01-15T13:00")
+    assert (item["pk"], item["sk"], item["expires_at"]) == (
+        "held#2027-01-15T13:00",
+        "out-h1",
+        int(opening.timestamp()) + 30 + 30 * 86400,
+    )
+    due = held.due_in("2027-01-15T13:00")
+    assert [(h.message_id, h.send_after) for h in due] == [
+        ("out-h1", "2027-01-15T13:00:30.250Z"),
+        ("out-h2", "2027-01-15T13:00:00.250Z"),
+    ]
+    assert due[1].message == message  # numbers come back as they went
+    assert [h.message_id for h in held.due_in("2027-01-15T13:01")] == ["out-h3"]
+    assert (held.release("2027-01-15T13:00", "out-h2"), held.release("2027-01-15T13:00", "out-h2")) == (
+        True,
+        False,
+    )
+    assert [h.message_id for h in held.due_in("2027-01-15T13:00")] == ["out-h1"]

@@ -151,3 +151,58 @@ def test_window_edges_are_start_included_end_excluded():
     assert window.contains(time(8))
     assert window.contains(time(20, 59, 59, 999999))
     assert not window.contains(time(21))
+
+
+def test_a_verdict_names_the_window_and_zones_it_was_judged_by(rules):
+    held = rules.send_time(MIAMI, utc(2027, 1, 16, 1))
+    assert (str(held.window), held.zones) == ("08:00-20:00", ("America/New_York",))
+    open_now = rules.send_time(SAN_FRANCISCO, utc(2027, 1, 15, 18))
+    assert (open_now.at, open_now.held, str(open_now.window), open_now.zones) == (
+        utc(2027, 1, 15, 18),
+        False,
+        "08:00-21:00",
+        ("America/Los_Angeles",),
+    )
+    # A moment given in another zone is the same instant.
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2027, 1, 15, 7, 59, tzinfo=ZoneInfo("America/New_York"))
+    assert rules.send_time(NEW_YORK, local).at == utc(2027, 1, 15, 13)
+
+
+def test_regions_that_leave_no_time_at_all_give_no_send_time():
+    # 08:00-21:00 and a region's 21:30-23:00: no instant is inside both.
+    rules = QuietHours(
+        Window.parse("08:00-21:00"), [RegionalWindow("late", Window.parse("21:30-23:00"), ("+1212",))]
+    )
+    assert str(rules.effective_window(NEW_YORK)) == "21:30-21:00"
+    verdict = rules.send_time(NEW_YORK, utc(2027, 1, 15, 18))
+    assert (verdict.at, verdict.held, verdict.zones) == (None, True, ("America/New_York",))
+
+
+def test_a_window_until_midnight_is_narrowed_by_a_region_that_ends_earlier():
+    rules = QuietHours(
+        Window.parse("08:00-24:00"), [RegionalWindow("fl", Window.parse("08:00-20:00"), ("+1305",))]
+    )
+    assert str(rules.effective_window(MIAMI)) == "08:00-20:00"
+    assert str(rules.effective_window(NEW_YORK)) == "08:00-24:00"
+    assert rules.effective_window(NEW_YORK).end is None
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        *(239, 305, 321, 324, 352, 386, 407, 448, 561, 645, 656, 689),
+        *(727, 728, 754, 772, 786, 813, 850, 863, 904, 941, 954),
+        *(405, 539, 572, 580, 918),
+    ],
+)
+def test_every_florida_and_oklahoma_area_code_ends_at_20(rules, code):
+    assert str(rules.effective_window(f"+1{code}5551234")) == "08:00-20:00"
+
+
+def test_default_regions_are_florida_and_oklahoma():
+    assert [(region.name, str(region.window)) for region in default_regions()] == [
+        ("US-FL", "08:00-20:00"),
+        ("US-OK", "08:00-20:00"),
+    ]
