@@ -244,9 +244,10 @@ def test_undelivered_and_failed_go_to_cxone_as_failed_with_the_reason(outbound):
         ("failed", "30007 carrier filtered"),
     ]
     record = outbound.status_of(first)
-    assert (record["status"], record["reason"], record["forwarded_to_cxone"]) == (
+    assert (record["status"], record["reason"], record["status_at"], record["forwarded_to_cxone"]) == (
         "undelivered",
         "30005 unknown handset",
+        "2027-01-15T17:00:03.000Z",
         "undelivered",
     )
     assert [(d["action"], d["outcome"]) for d in decisions(outbound, first)] == [
@@ -282,8 +283,10 @@ def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(o
         ("queued", 0.5),
         ("failed", 6),
     )
+    correlations = []
     for status, seconds in steps:
         outbound.report(report(message_id, status, later(seconds)))
+        correlations.append(correlation_of(outbound))
         outbound.deliver_statuses()
 
     assert outbound.status_of(message_id)["status"] == "delivered"
@@ -301,6 +304,8 @@ def test_duplicates_and_regressions_are_audited_but_never_move_the_status_back(o
         ("status_regression", "ignored"),
         ("status_regression", "ignored"),
     ]
+    [replayed] = [d for d in decisions(outbound, message_id) if d["action"] == "replayed"]
+    assert (replayed["phone_masked"], replayed["correlation_id"]) == ("***1234", correlations[2])
     ignored = [d for d in decisions(outbound, message_id) if d["outcome"] == "ignored"]
     assert [(d["details"]["reported"], d["details"]["current"]) for d in ignored] == [
         ("sent", "sent"),

@@ -208,9 +208,17 @@ def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock, c
 
 
 def test_a_queued_message_refused_for_two_reasons_names_both(outbound, captured_logs, capsys):
-    """A number with no consent and no time zone (an international freephone number), queued
-    without a status record: both reasons, in the ledger's order, and one count for each."""
+    """A number with no consent and no time zone (an international freephone number): both
+    reasons, in the gate's order, and one count for each."""
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import MessageRecord, MessageStatus, MessageStatusStore
+
     freephone = "+80012345678"
+    MessageStatusStore(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"])).create(
+        MessageRecord(
+            "out-two-reasons", MessageStatus.QUEUED, "c-2", "hash", "***5678", "2027-01-15T16:59:00Z", 1
+        )
+    )
     outbound.enqueue(
         {
             "id": "out-two-reasons",
@@ -230,7 +238,8 @@ def test_a_queued_message_refused_for_two_reasons_names_both(outbound, captured_
 
     assert (result.succeeded, result.failed) == (1, 0)
     assert outbound.sent() == []
-    assert outbound.state_items("message#") == []
+    record = outbound.status_of("out-two-reasons")
+    assert (record["status"], record["reason"]) == ("refused", "no-consent, unknown-time-zone")
     assert decisions(outbound, "out-two-reasons") == [
         {
             "action": "refused",
@@ -314,7 +323,19 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(
     ]
 
 
-def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock):
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock, local_time_not_utc):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
     outbound.sweep()  # the first run sets the checkpoint
     _, answer = outbound.send(campaign(NEW_YORK, SAN_FRANCISCO))
@@ -336,16 +357,30 @@ class RemainingTime:
 
 
 @pytest.mark.parametrize(("millis", "outcome", "minutes"), [(7000, "completed", 60), (6999, "incomplete", 0)])
-def test_a_sweep_starts_no_minute_without_the_time_one_needs(outbound, clock, millis, outcome, minutes):
+def test_a_sweep_starts_no_minute_without_the_time_one_needs(
+    outbound, clock, monkeypatch, millis, outcome, minutes
+):
     """Two seconds are kept in reserve and a minute needs five: 7 s left is just enough."""
+    from cxone_relay.platform.data.messages import HeldMessages
+
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    leases: list[dict] = []
+    due_in = HeldMessages.due_in
+
+    def watched(self, minute):
+        leases.extend(outbound.state_items("lease#"))
+        return due_in(self, minute)
+
+    monkeypatch.setattr(HeldMessages, "due_in", watched)
 
     result = outbound.release.release.handle({}, RemainingTime(millis))
 
     checkpoint = "2027-01-15T12:30" if minutes else "2027-01-15T11:30"
     assert result == {"outcome": outcome, "released": 0, "minutes": minutes, "checkpoint": checkpoint}
     assert len(outbound.state_items("checkpoint#held-release")) == (1 if minutes else 0)
-    assert outbound.state_items("lease#") == []
+    assert outbound.state_items("lease#") == []  # released when done
+    # Held while it sweeps, for the time it may take and half a minute more.
+    assert {float(lease["lease_until"]) for lease in leases} == ({clock.now + 35} if minutes else set())
 
 
 def test_a_sweep_already_running_is_not_joined(outbound, clock, capsys):
@@ -583,6 +618,11 @@ def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound, clock, mo
             "correlation_id": queued["correlation_id"],
         }
     ]
+    [dead_lettered] = decisions(outbound, message_id, "dead_lettered")
+    assert (dead_lettered["phone_masked"], dead_lettered["correlation_id"]) == (
+        "***1234",
+        queued["correlation_id"],
+    )
 
 
 def test_a_message_cxone_cannot_take_now_is_retried_and_stays_queued(outbound):
