@@ -409,17 +409,26 @@ def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock)
     later = {"id": "out-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
     held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
     held.hold("out-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
+    # One with neither number nor correlation id: released all the same, audited without them.
+    held.hold("out-bare", datetime(2027, 1, 15, 13, tzinfo=UTC), {"id": "out-bare", "campaign_id": "c-4"})
     outbound.sweep()  # up to 12:30
 
     clock.set(datetime(2027, 1, 15, 13, 0, 10, tzinfo=UTC))
     first = outbound.sweep()
 
-    assert first == {"outcome": "completed", "released": 1, "minutes": 29, "checkpoint": "2027-01-15T12:59"}
-    assert [q["id"] for q in outbound.queued()] == [on_the_minute]
+    assert first == {"outcome": "completed", "released": 2, "minutes": 29, "checkpoint": "2027-01-15T12:59"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare"])
+    assert decisions(outbound, "out-bare") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "details": {"send_after": "2027-01-15T13:00:00.000Z", "campaign_id": "c-4"},
+        }
+    ]
     clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))
     second = outbound.sweep()
     assert second == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
-    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-later"])
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare", "out-later"])
     assert decisions(outbound, "out-later") == [
         {
             "action": "released",
