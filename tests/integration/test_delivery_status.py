@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
@@ -622,7 +623,8 @@ def test_a_send_s_details_and_forwarded_statuses_are_kept_beside_the_status(outb
 
 def test_held_messages_are_filed_by_minute_kept_30_days_and_released_once(outbound):
     _, held = state_stores(outbound)
-    opening = datetime(2027, 1, 15, 13, 0, 0, 250000, tzinfo=UTC)
+    # 08:00:00.250 in New York: filed and kept in UTC.
+    opening = datetime(2027, 1, 15, 8, 0, 0, 250000, tzinfo=ZoneInfo("America/New_York"))
     message = {"id": "out-h2", "to": NEW_YORK, "segments": 2, "ratio": 0.5}
     held.hold("out-h2", opening, message)
     held.hold("out-h1", opening + timedelta(seconds=30), {"id": "out-h1"})

@@ -197,3 +197,12 @@ def test_cr_lf_is_two_gsm_characters_each_a_septet():
 def test_units_are_whole_numbers():
     assert [utf16_units(text) for text in ("", "a", CYRILLIC, EMOJI, FAMILY)] == [0, 1, 1, 2, 8]
     assert all(type(utf16_units(text)) is int for text in ("a", EMOJI))
+
+
+def test_the_parts_hold_the_text_in_order():
+    text = "".join(chr(ord("a") + n % 26) for n in range(320))
+    result = segment(text)
+    assert [len(part) for part in result.parts] == [153, 153, 14]
+    assert "".join(grapheme for part in result.parts for grapheme in part) == text
+    ucs2 = "".join(chr(0x430 + n % 32) for n in range(75))
+    assert "".join(grapheme for part in segment(ucs2).parts for grapheme in part) == ucs2
