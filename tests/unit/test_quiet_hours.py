@@ -97,10 +97,10 @@ def test_no_send_time_when_the_zones_share_no_daytime_or_are_unknown(rules):
     assert rules.send_time(TOLL_FREE, utc(2027, 1, 16, 0, 30)).at == utc(2027, 1, 16, 22)
     mornings = QuietHours(Window.parse("08:00-12:00"))
     never = mornings.send_time(TOLL_FREE, utc(2027, 1, 15, 18))
-    assert (never.at, never.held, len(never.zones)) == (None, True, 42)
+    assert (never.at, never.held, str(never.window), len(never.zones)) == (None, True, "08:00-12:00", 42)
     assert candidate_zones(UNIFN) == []
     unknown = rules.send_time(UNIFN, utc(2027, 1, 15, 18))
-    assert (unknown.at, unknown.held, unknown.zones) == (None, True, ())
+    assert (unknown.at, unknown.held, str(unknown.window), unknown.zones) == (None, True, "08:00-21:00", ())
 
 
 def test_regional_windows_apply_only_to_their_prefixes_and_only_narrow(rules):
@@ -191,7 +191,12 @@ def test_regions_that_leave_no_time_at_all_give_no_send_time():
     )
     assert str(rules.effective_window(NEW_YORK)) == "21:30-21:00"
     verdict = rules.send_time(NEW_YORK, utc(2027, 1, 15, 18))
-    assert (verdict.at, verdict.held, verdict.zones) == (None, True, ("America/New_York",))
+    assert (verdict.at, verdict.held, str(verdict.window), verdict.zones) == (
+        None,
+        True,
+        "21:30-21:00",
+        ("America/New_York",),
+    )
 
 
 def test_a_window_until_midnight_is_narrowed_by_a_region_that_ends_earlier():
@@ -220,3 +225,24 @@ def test_default_regions_are_florida_and_oklahoma():
         ("US-FL", "08:00-20:00"),
         ("US-OK", "08:00-20:00"),
     ]
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    import time as clock
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_send_times_are_given_in_utc_whatever_the_container_s_zone(rules, local_time_not_utc):
+    from zoneinfo import ZoneInfo
+
+    open_now = rules.send_time(NEW_YORK, datetime(2027, 1, 15, 12, tzinfo=ZoneInfo("America/New_York")))
+    held = rules.send_time(NEW_YORK, utc(2027, 1, 15, 12))
+    assert (open_now.at, held.at) == (utc(2027, 1, 15, 17), utc(2027, 1, 15, 13))
+    assert [verdict.at.utcoffset().total_seconds() for verdict in (open_now, held)] == [0, 0]

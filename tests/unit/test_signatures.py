@@ -64,6 +64,7 @@ MISMATCH = r"^no v1 signature matches the body$"
         (f"t=-{NOW},v1=" + "a" * 64, MALFORMED, "malformed"),
         (f"t={NOW}.5,v1=" + "a" * 64, MALFORMED, "malformed"),
         (f"t={NOW},t={NOW},v1=" + "a" * 64, MALFORMED, "malformed"),
+        (f"t={NOW}=1,t={NOW},v1=" + "a" * 64, MALFORMED, "malformed"),  # a t that is not seconds
         (f"t={NOW},v1=" + "a" * 63, MALFORMED, "malformed"),
         (f"t={NOW},v1=" + "g" * 64, MALFORMED, "malformed"),
         ("t=1234567890123,v1=" + "a" * 64, MALFORMED, "malformed"),  # 13 digits: not seconds
