@@ -40,6 +40,50 @@ STATUS_PATH_PREFIX = "/dfo/3.0/channels/sms-channel/messages/"
 API_KEY_ID = "client-key-1"
 
 
+# What an audit record says, without its keys, hash and time.
+DECISION = ("action", "outcome", "reason", "phone_masked", "details", "correlation_id")
+# What Powertools adds to every log line; the rest is the line's own message and extra keys.
+LOG_CONTEXT = {
+    "location",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "correlation_id",
+    "xray_trace_id",
+    "sampling_rate",
+}
+
+
+def logged(captured_logs: Any, message: str) -> list[dict]:
+    """The log lines with this message: level, message and the line's own extra keys."""
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    return [
+        {key: value for key, value in line.items() if key not in LOG_CONTEXT}
+        for line in lines
+        if line["message"] == message
+    ]
+
+
+def metric_values(output: str, name: str) -> list[tuple[list[float], dict[str, str]]]:
+    """(values, dimensions) of every EMF document in printed output that carries the metric."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith('{"_aws"') and name in (document := json.loads(line)):
+            [directive] = document["_aws"]["CloudWatchMetrics"]
+            dimensions = {
+                key: document[key]
+                for names in directive["Dimensions"]
+                for key in names
+                if key not in {"stack", "service"}
+            }
+            found.append((document[name], dimensions))
+    return found
+
+
 class Clock:
     """The time every function sees; tests move it."""
 
@@ -212,6 +256,22 @@ class OutboundHarness:
         return audit_records(
             self.dynamodb, self.stack.tables["AuditTable"], workflow=workflow, subject=subject
         )
+
+    def decisions(self, subject: str, workflow: str, action: str | None = None) -> list[dict]:
+        """What each audit record of a subject says (DECISION), optionally of one action."""
+        return [
+            {key: record[key] for key in DECISION if key in record}
+            for record in self.audit(subject, workflow=workflow)
+            if action is None or record["action"] == action
+        ]
+
+    def consumer_outcomes(self, prefix: str) -> list[dict]:
+        """What a consumer decided for each message it completed, as its idempotency records keep it."""
+        return [
+            json.loads(record["data"])
+            for record in self.idempotency_records()
+            if record["id"].startswith(f"{prefix}#") and record["status"] == "COMPLETED"
+        ]
 
     def audit_actions(self, subject: str) -> list[tuple[str, str]]:
         return [(record["action"], record["outcome"]) for record in self.audit(subject)]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cxone_relay.platform.data.consent import ConsentStatus
-from local.builders import emf_metrics
+from local.builders import emf_metrics, peek_messages
 from tests.dashboard import assert_matches_dashboard
-from tests.integration.outbound_harness import Clock, OutboundHarness
+from tests.integration.outbound_harness import Clock, OutboundHarness, logged, metric_values
 
 NEW_YORK = "+12125551234"
 SAN_FRANCISCO = "+14155552671"
@@ -27,6 +27,14 @@ NOON_NEW_YORK = datetime(2027, 1, 15, 17, tzinfo=UTC)
 
 def campaign(*to: str, text: str = "Your order has shipped.", **fields: object) -> dict:
     return {"to": list(to), "from": OUR_NUMBER, "text": text, "campaignId": "spring-sale"} | fields
+
+
+def decisions(outbound: OutboundHarness, subject: str, action: str | None = None) -> list[dict]:
+    return outbound.decisions(subject, "outbound-sms", action)
+
+
+def consumer_outcomes(outbound: OutboundHarness) -> list[dict]:
+    return outbound.consumer_outcomes("outbound-sms")
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ def outbound(stack, cxone_sim, ticketing_sim, monkeypatch, clock) -> OutboundHar
 # The way in --------------------------------------------------------------------------------
 
 
-def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
+def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound, clock, captured_logs, capsys):
     status, answer = outbound.send(campaign(NEW_YORK))
 
     assert status == 202
@@ -68,6 +76,8 @@ def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
         "Your order has shipped.",
     )
     assert outbound.status_of(message["messageId"])["status"] == "queued"
+    clock.set(NOON_NEW_YORK + timedelta(seconds=7))
+    capsys.readouterr()
 
     result = outbound.deliver()
 
@@ -85,7 +95,35 @@ def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound):
         sent["idOnExternalPlatform"],
         "***1234",
     )
+    assert (record["cxone_id"], record["sent_at"], record["status_at"]) == (
+        sent["id"],
+        "2027-01-15T17:00:07.000Z",
+        "2027-01-15T17:00:07.000Z",
+    )
     assert outbound.audit_actions(message["messageId"]) == [("queued", "accepted"), ("sent", "ok")]
+    assert decisions(outbound, message["messageId"], "sent") == [
+        {
+            "action": "sent",
+            "outcome": "ok",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale", "cxone_id": sent["id"], "segments": 1},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert logged(captured_logs, "outbound message sent") == [
+        {
+            "level": "INFO",
+            "message": "outbound message sent",
+            "message_id": message["messageId"],
+            "cxone_id": sent["id"],
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "OutboundSent") == [([1.0], {})]
+    assert metric_values(output, "OutboundSegments") == [([1.0], {})]
+    assert consumer_outcomes(outbound) == [
+        {"id": message["messageId"], "status": "sent", "cxone_id": sent["id"], "send_after": None}
+    ]
     assert "5551234" not in json.dumps(outbound.audit(), default=str)
     assert "5551234" not in json.dumps(outbound.idempotency_records(), default=str)
 
@@ -123,25 +161,109 @@ def test_a_send_with_every_recipient_refused_says_so_and_queues_nothing(outbound
     assert outbound.state_items("message#") == []
 
 
-def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock):
+def test_an_opt_out_that_arrives_while_the_message_waits_wins(outbound, clock, captured_logs, capsys):
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     clock.set(NOON_NEW_YORK + timedelta(minutes=1))
     outbound.consent(NEW_YORK, ConsentStatus.OPTED_OUT)
+    capsys.readouterr()
 
     result = outbound.deliver()
 
     assert (result.succeeded, result.failed) == (1, 0)
     assert outbound.sent() == []
     record = outbound.status_of(message_id)
-    assert (record["status"], record["reason"]) == ("refused", "opted-out")
+    assert (record["status"], record["reason"], record["status_at"]) == (
+        "refused",
+        "opted-out",
+        "2027-01-15T17:01:00.000Z",
+    )
+    assert "sent_at" not in record
     assert outbound.audit_actions(message_id)[-1] == ("refused", "refused")
+    assert decisions(outbound, message_id, "refused") == [
+        {
+            "action": "refused",
+            "outcome": "refused",
+            "reason": "opted-out",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert logged(captured_logs, "outbound message refused at send time") == [
+        {
+            "level": "INFO",
+            "message": "outbound message refused at send time",
+            "message_id": message_id,
+            "reasons": ["opted-out"],
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "OutboundRefused") == [([1.0], {"reason": "opted-out"})]
+    assert metric_values(output, "OutboundSent") == []
+    assert consumer_outcomes(outbound) == [
+        {"id": message_id, "status": "refused", "cxone_id": None, "send_after": None}
+    ]
+
+
+def test_a_queued_message_refused_for_two_reasons_names_both(outbound, captured_logs, capsys):
+    """A number with no consent and no time zone (an international freephone number): both
+    reasons, in the gate's order, and one count for each."""
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import MessageRecord, MessageStatus, MessageStatusStore
+
+    freephone = "+80012345678"
+    MessageStatusStore(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"])).create(
+        MessageRecord(
+            "out-two-reasons", MessageStatus.QUEUED, "c-2", "hash", "***5678", "2027-01-15T16:59:00Z", 1
+        )
+    )
+    outbound.enqueue(
+        {
+            "id": "out-two-reasons",
+            "to": freephone,
+            "sender": OUR_NUMBER,
+            "text": "Hi",
+            "campaign_id": "c-2",
+            "segments": 1,
+            "encoding": "GSM-7",
+            "accepted_at": "2027-01-15T16:59:00Z",
+            "correlation_id": "corr-2",
+        }
+    )
+    capsys.readouterr()
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (1, 0)
+    assert outbound.sent() == []
+    record = outbound.status_of("out-two-reasons")
+    assert (record["status"], record["reason"]) == ("refused", "no-consent, unknown-time-zone")
+    assert decisions(outbound, "out-two-reasons") == [
+        {
+            "action": "refused",
+            "outcome": "refused",
+            "reason": "no-consent, unknown-time-zone",
+            "phone_masked": "***5678",
+            "details": {"campaign_id": "c-2"},
+            "correlation_id": "corr-2",
+        }
+    ]
+    [line] = logged(captured_logs, "outbound message refused at send time")
+    assert line["reasons"] == ["no-consent", "unknown-time-zone"]
+    assert metric_values(capsys.readouterr().out, "OutboundRefused") == [
+        ([1.0], {"reason": "no-consent"}),
+        ([1.0], {"reason": "unknown-time-zone"}),
+    ]
 
 
 # Quiet hours ---------------------------------------------------------------------------------
 
 
-def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(outbound, clock):
+def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(
+    outbound, clock, captured_logs, capsys
+):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))  # 07:30 in New York
 
     status, answer = outbound.send(campaign(NEW_YORK))
@@ -152,21 +274,46 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(out
     assert outbound.status_of(message["messageId"])["status"] == "held"
     [held] = outbound.state_items("held#")
     assert (held["pk"], held["sk"]) == ("held#2027-01-15T13:00", message["messageId"])
+    queued = json.loads(held["message"])
 
     clock.set(datetime(2027, 1, 15, 12, 59, 59, tzinfo=UTC))
-    assert outbound.sweep()["released"] == 0
+    # The first sweep starts an hour back (the lookback) and goes up to this minute.
+    assert outbound.sweep() == {
+        "outcome": "completed",
+        "released": 0,
+        "minutes": 60,
+        "checkpoint": "2027-01-15T12:59",
+    }
     assert outbound.depth() == 0
+    capsys.readouterr()
 
-    clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))  # 08:00:30
+    clock.set(datetime(2027, 1, 15, 13, tzinfo=UTC))  # 08:00:00.000, the very instant it may go
     result = outbound.sweep()
 
-    assert (result["outcome"], result["released"], result["checkpoint"]) == (
-        "completed",
-        1,
-        "2027-01-15T13:00",
-    )
+    assert result == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
+    [checkpoint] = outbound.state_items("checkpoint#held-release")
+    assert (checkpoint["checkpoint_position"], checkpoint["checkpoint_version"]) == ("2027-01-15T13:00", 61)
+    assert logged(captured_logs, "held messages swept")[-1] == {
+        "level": "INFO",
+        "message": "held messages swept",
+        **result,
+    }
+    assert metric_values(capsys.readouterr().out, "HeldReleased") == [([1.0], {})]
     assert outbound.state_items("held#") == []
-    assert outbound.status_of(message["messageId"])["status"] == "queued"
+    record = outbound.status_of(message["messageId"])
+    assert (record["status"], record["status_at"]) == ("queued", "2027-01-15T13:00:00.000Z")
+    [(body, attributes)] = peek_messages(outbound.sqs, outbound.stack.queues["OutboundSmsQueue"])
+    assert json.loads(body) == queued
+    assert attributes["correlation_id"] == queued["correlation_id"]
+    assert decisions(outbound, message["messageId"], "released") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "phone_masked": "***1234",
+            "details": {"send_after": "2027-01-15T13:00:00.000Z", "campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
     outbound.deliver()
     assert [s["recipients"][0]["idOnExternalPlatform"] for s in outbound.sent()] == [NEW_YORK]
     assert outbound.audit_actions(message["messageId"]) == [
@@ -176,15 +323,146 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(out
     ]
 
 
-def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock):
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock, local_time_not_utc):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
     outbound.sweep()  # the first run sets the checkpoint
-    _, answer = outbound.send(campaign(NEW_YORK))
-    # No sweep ran for three days (an outage): the next one catches up minute by minute.
-    clock.set(datetime(2027, 1, 15, 13, 3, tzinfo=UTC))
+    _, answer = outbound.send(campaign(NEW_YORK, SAN_FRANCISCO))
+    # No sweep ran for hours (an outage): the next one catches up minute by minute.
+    clock.set(datetime(2027, 1, 15, 16, 3, tzinfo=UTC))
     result = outbound.sweep()
-    assert (result["released"], result["checkpoint"]) == (1, "2027-01-15T13:03")
-    assert [q["id"] for q in outbound.queued()] == [answer["messages"][0]["messageId"]]
+    assert result == {"outcome": "completed", "released": 2, "minutes": 213, "checkpoint": "2027-01-15T16:03"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted(m["messageId"] for m in answer["messages"])
+
+
+class RemainingTime:
+    """A Lambda context with a fixed time left."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+@pytest.mark.parametrize(("millis", "outcome", "minutes"), [(7000, "completed", 60), (6999, "incomplete", 0)])
+def test_a_sweep_starts_no_minute_without_the_time_one_needs(
+    outbound, clock, monkeypatch, millis, outcome, minutes
+):
+    """Two seconds are kept in reserve and a minute needs five: 7 s left is just enough."""
+    from cxone_relay.platform.data.messages import HeldMessages
+
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    leases: list[dict] = []
+    due_in = HeldMessages.due_in
+
+    def watched(self, minute):
+        leases.extend(outbound.state_items("lease#"))
+        return due_in(self, minute)
+
+    monkeypatch.setattr(HeldMessages, "due_in", watched)
+
+    result = outbound.release.release.handle({}, RemainingTime(millis))
+
+    checkpoint = "2027-01-15T12:30" if minutes else "2027-01-15T11:30"
+    assert result == {"outcome": outcome, "released": 0, "minutes": minutes, "checkpoint": checkpoint}
+    assert len(outbound.state_items("checkpoint#held-release")) == (1 if minutes else 0)
+    assert outbound.state_items("lease#") == []  # released when done
+    # Held while it sweeps, for the time it may take and half a minute more.
+    assert {float(lease["lease_until"]) for lease in leases} == ({clock.now + 35} if minutes else set())
+
+
+def test_a_sweep_already_running_is_not_joined(outbound, clock, capsys):
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.leases import Lease
+
+    clock.set(datetime(2027, 1, 15, 13, tzinfo=UTC))
+    table = DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"])
+    Lease(table, "held-release", 60, clock=clock, holder="another-run").acquire("held-release")
+    capsys.readouterr()
+
+    assert outbound.sweep() == {"outcome": "skipped"}
+    assert outbound.state_items("checkpoint#") == []
+    assert metric_values(capsys.readouterr().out, "HeldReleaseSkipped") == [([1.0], {})]
+    [lease] = outbound.state_items("lease#")
+    assert lease["holder"] == "another-run"
+
+
+def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock):
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import HeldMessages
+
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    _, answer = outbound.send(campaign(NEW_YORK))
+    on_the_minute = answer["messages"][0]["messageId"]
+    later = {"id": "out-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
+    held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
+    held.hold("out-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
+    # One with neither number nor correlation id: released all the same, audited without them.
+    held.hold("out-bare", datetime(2027, 1, 15, 13, tzinfo=UTC), {"id": "out-bare", "campaign_id": "c-4"})
+    outbound.sweep()  # up to 12:30
+
+    clock.set(datetime(2027, 1, 15, 13, 0, 10, tzinfo=UTC))
+    first = outbound.sweep()
+
+    assert first == {"outcome": "completed", "released": 2, "minutes": 29, "checkpoint": "2027-01-15T12:59"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare"])
+    assert decisions(outbound, "out-bare") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "details": {"send_after": "2027-01-15T13:00:00.000Z", "campaign_id": "c-4"},
+        }
+    ]
+    clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))
+    second = outbound.sweep()
+    assert second == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare", "out-later"])
+    assert decisions(outbound, "out-later") == [
+        {
+            "action": "released",
+            "outcome": "queued",
+            "phone_masked": "***1234",
+            "details": {"send_after": "2027-01-15T13:00:30.000Z", "campaign_id": "c-3"},
+            "correlation_id": "corr-3",
+        }
+    ]
+
+
+def test_a_sweep_overtaken_by_another_stops_without_undoing_its_progress(outbound, clock, monkeypatch):
+    from cxone_relay.platform.data.checkpoints import CheckpointStore
+    from cxone_relay.platform.data.dynamo import DynamoTable
+    from cxone_relay.platform.data.messages import HeldMessages
+
+    clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
+    outbound.sweep()
+    store = CheckpointStore(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
+    due_in = HeldMessages.due_in
+
+    def overtaken(self, minute):
+        if minute == "2027-01-15T12:32":  # another run (its lease lapsed) saves first
+            version = store.load("held-release").version
+            store.save("held-release", "2027-01-15T12:40", (), expected_version=version)
+        return due_in(self, minute)
+
+    monkeypatch.setattr(HeldMessages, "due_in", overtaken)
+    clock.set(datetime(2027, 1, 15, 12, 45, tzinfo=UTC))
+
+    result = outbound.sweep()
+
+    assert result == {"outcome": "superseded", "released": 0, "minutes": 1, "checkpoint": "2027-01-15T12:31"}
+    assert store.load("held-release").position == "2027-01-15T12:40"
 
 
 def test_windows_in_several_zones_at_one_instant(outbound, clock):
@@ -202,18 +480,40 @@ def test_windows_in_several_zones_at_one_instant(outbound, clock):
     assert answer["messages"][0]["sendAfter"] == "2027-01-15T18:00:00.000Z"  # 08:00 in Adak too
 
 
-def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(outbound, clock):
+def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(outbound, clock, capsys):
     clock.set(datetime(2027, 1, 16, 1, 59, tzinfo=UTC))  # 20:59 New York
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     clock.set(datetime(2027, 1, 16, 2, 5, tzinfo=UTC))  # 21:05: the consumer was behind
+    capsys.readouterr()
 
     outbound.deliver()
 
     assert outbound.sent() == []
     record = outbound.status_of(message_id)
-    assert (record["status"], record["send_after"]) == ("held", "2027-01-16T13:00:00.000Z")
-    assert [h["sk"] for h in outbound.state_items("held#2027-01-16T13:00")] == [message_id]
+    assert (record["status"], record["send_after"], record["status_at"]) == (
+        "held",
+        "2027-01-16T13:00:00.000Z",
+        "2027-01-16T02:05:00.000Z",
+    )
+    [held] = outbound.state_items("held#2027-01-16T13:00")
+    assert (held["sk"], held["send_after"], json.loads(held["message"])) == (
+        message_id,
+        "2027-01-16T13:00:00.000Z",
+        queued,
+    )
+    assert decisions(outbound, message_id, "held")[-1] == {
+        "action": "held",
+        "outcome": "held",
+        "phone_masked": "***1234",
+        "details": {"campaign_id": "spring-sale", "send_after": "2027-01-16T13:00:00.000Z"},
+        "correlation_id": queued["correlation_id"],
+    }
+    assert metric_values(capsys.readouterr().out, "OutboundHeld") == [([1.0], {})]
+    assert consumer_outcomes(outbound) == [
+        {"id": message_id, "status": "held", "cxone_id": None, "send_after": "2027-01-16T13:00:00.000Z"}
+    ]
 
 
 def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, monkeypatch):
@@ -259,6 +559,19 @@ def test_a_message_already_sent_is_not_sent_again_even_without_its_idempotency_r
 
     assert len(outbound.sent()) == 1
     assert outbound.audit_actions(queued["id"])[-1] == ("skipped", "ok")
+    assert decisions(outbound, queued["id"], "skipped") == [
+        {
+            "action": "skipped",
+            "outcome": "ok",
+            "reason": "already sent",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale"},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    assert consumer_outcomes(outbound) == [
+        {"id": queued["id"], "status": "already", "cxone_id": None, "send_after": None}
+    ]
 
 
 def test_cxone_throttling_is_waited_out_and_the_message_sent_once(outbound):
@@ -272,10 +585,20 @@ def test_cxone_throttling_is_waited_out_and_the_message_sent_once(outbound):
     assert [r["status"] for r in outbound.send_requests()] == [429, 429, 201]
 
 
-def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound):
+def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound, clock, monkeypatch):
     _, answer = outbound.send(campaign(NEW_YORK))
     message_id = answer["messages"][0]["messageId"]
+    [queued] = outbound.queued()
     outbound.cxone.add_fault(status=400, path_prefix="/dfo/3.0/channels")
+    # CXone names every field it refuses; the audit keeps the first five.
+    monkeypatch.setattr(
+        outbound.cxone,
+        "error_payload",
+        lambda status, message, code, field: {
+            "errors": [{"field": f"f{n}", "message": message, "errorCode": f"E{n}"} for n in range(7)]
+        },
+    )
+    clock.set(NOON_NEW_YORK + timedelta(seconds=3))
 
     result = outbound.deliver()
 
@@ -283,7 +606,56 @@ def test_a_message_cxone_refuses_is_dead_lettered_and_failed(outbound):
     [(body, attributes)] = outbound.dead_letters()
     assert json.loads(body)["id"] == message_id
     assert attributes["failure_class"] == "PermanentUpstreamError"
-    assert outbound.status_of(message_id)["status"] == "failed"
+    refusal = "cxone: POST /dfo/3.0/channels/sms-channel/outbound refused (HTTP 400)"
+    record = outbound.status_of(message_id)
+    assert (record["status"], record["reason"], record["status_at"]) == (
+        "failed",
+        refusal,
+        "2027-01-15T17:00:03.000Z",
+    )
+    assert decisions(outbound, message_id, "cxone_failed") == [
+        {
+            "action": "cxone_failed",
+            "outcome": "permanent_failure",
+            "reason": refusal,
+            "phone_masked": "***1234",
+            "details": {
+                "campaign_id": "spring-sale",
+                "status": 400,
+                "errors": [{"field": f"f{n}", "errorCode": f"E{n}"} for n in range(5)],
+            },
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
+    [dead_lettered] = decisions(outbound, message_id, "dead_lettered")
+    assert (dead_lettered["phone_masked"], dead_lettered["correlation_id"]) == (
+        "***1234",
+        queued["correlation_id"],
+    )
+
+
+def test_a_message_cxone_cannot_take_now_is_retried_and_stays_queued(outbound):
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    before = outbound.status_of(message_id)
+    [queued] = outbound.queued()
+    outbound.cxone.add_fault(status=503, path_prefix="/dfo/3.0/channels")
+
+    result = outbound.deliver()
+
+    assert (result.succeeded, result.failed) == (0, 1)
+    assert outbound.dead_letters() == []
+    assert outbound.status_of(message_id) == before
+    assert decisions(outbound, message_id, "cxone_failed") == [
+        {
+            "action": "cxone_failed",
+            "outcome": "retry",
+            "reason": "cxone: POST /dfo/3.0/channels/sms-channel/outbound gave up after HTTP 503 (HTTP 503)",
+            "phone_masked": "***1234",
+            "details": {"campaign_id": "spring-sale", "status": 503, "errors": []},
+            "correlation_id": queued["correlation_id"],
+        }
+    ]
 
 
 # Idempotency-Key ------------------------------------------------------------------------------
@@ -342,6 +714,20 @@ def test_smart_encoding_sends_the_gsm_text_it_counted(outbound):
     assert (plain["encoding"], answer["encoding"], status) == ("UCS-2", "GSM-7", 202)
     outbound.deliver()
     assert outbound.sent()[0]["messageContent"]["payload"]["text"] == '"Thanks" - see you soon...'
+
+
+def test_a_two_part_message_is_sent_in_one_request_and_counted_as_two_segments(outbound, capsys):
+    _, answer = outbound.send(campaign(NEW_YORK, text="a" * 161))
+    message_id = answer["messages"][0]["messageId"]
+    capsys.readouterr()
+
+    outbound.deliver()
+
+    [sent] = outbound.sent()
+    assert sent["messageContent"]["payload"]["text"] == "a" * 161
+    assert metric_values(capsys.readouterr().out, "OutboundSegments") == [([2.0], {})]
+    [decision] = decisions(outbound, message_id, "sent")
+    assert decision["details"] == {"campaign_id": "spring-sale", "cxone_id": sent["id"], "segments": 2}
 
 
 # Bad input: 400/422 naming the field, nothing written -------------------------------------------

@@ -3,6 +3,7 @@ windows, numbers with several candidate zones, daylight saving, and configured w
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time
 
 import pytest
@@ -95,10 +96,11 @@ def test_no_send_time_when_the_zones_share_no_daytime_or_are_unknown(rules):
     assert rules.send_time(TOLL_FREE, utc(2027, 1, 16, 0, 29)).held is False
     assert rules.send_time(TOLL_FREE, utc(2027, 1, 16, 0, 30)).at == utc(2027, 1, 16, 22)
     mornings = QuietHours(Window.parse("08:00-12:00"))
-    assert mornings.send_time(TOLL_FREE, utc(2027, 1, 15, 18)).at is None
+    never = mornings.send_time(TOLL_FREE, utc(2027, 1, 15, 18))
+    assert (never.at, never.held, str(never.window), len(never.zones)) == (None, True, "08:00-12:00", 42)
     assert candidate_zones(UNIFN) == []
     unknown = rules.send_time(UNIFN, utc(2027, 1, 15, 18))
-    assert (unknown.at, unknown.held, unknown.zones) == (None, True, ())
+    assert (unknown.at, unknown.held, str(unknown.window), unknown.zones) == (None, True, "08:00-21:00", ())
 
 
 def test_regional_windows_apply_only_to_their_prefixes_and_only_narrow(rules):
@@ -138,11 +140,23 @@ def test_windows_parse(text, start, end):
 
 
 @pytest.mark.parametrize(
-    "text", ["8:00-21:00", "21:00-08:00", "08:00-08:00", "08:00-24:30", "25:00-26:00", "08:00"]
+    ("text", "message"),
+    [
+        ("8:00-21:00", "'8:00-21:00' is not a window like 08:00-21:00"),
+        ("21:00-08:00", "'21:00-08:00' must end after it starts (windows do not cross midnight)"),
+        ("08:00-08:00", "'08:00-08:00' must end after it starts (windows do not cross midnight)"),
+        ("08:00-24:30", "'08:00-24:30' ends after 24:00"),
+        ("25:00-26:00", "'25:00-26:00' is not a window like 08:00-21:00"),
+        ("08:00", "'08:00' is not a window like 08:00-21:00"),
+    ],
 )
-def test_malformed_windows_are_refused(text):
-    with pytest.raises(ValueError, match=r"window|must end|after 24:00"):
+def test_malformed_windows_are_refused(text, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         Window.parse(text)
+
+
+def test_a_window_may_be_written_with_spaces_around_it():
+    assert str(Window.parse(" 08:00-21:00 ")) == "08:00-21:00"
 
 
 def test_window_edges_are_start_included_end_excluded():
@@ -151,3 +165,84 @@ def test_window_edges_are_start_included_end_excluded():
     assert window.contains(time(8))
     assert window.contains(time(20, 59, 59, 999999))
     assert not window.contains(time(21))
+
+
+def test_a_verdict_names_the_window_and_zones_it_was_judged_by(rules):
+    held = rules.send_time(MIAMI, utc(2027, 1, 16, 1))
+    assert (str(held.window), held.zones) == ("08:00-20:00", ("America/New_York",))
+    open_now = rules.send_time(SAN_FRANCISCO, utc(2027, 1, 15, 18))
+    assert (open_now.at, open_now.held, str(open_now.window), open_now.zones) == (
+        utc(2027, 1, 15, 18),
+        False,
+        "08:00-21:00",
+        ("America/Los_Angeles",),
+    )
+    # A moment given in another zone is the same instant.
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2027, 1, 15, 7, 59, tzinfo=ZoneInfo("America/New_York"))
+    assert rules.send_time(NEW_YORK, local).at == utc(2027, 1, 15, 13)
+
+
+def test_regions_that_leave_no_time_at_all_give_no_send_time():
+    # 08:00-21:00 and a region's 21:30-23:00: no instant is inside both.
+    rules = QuietHours(
+        Window.parse("08:00-21:00"), [RegionalWindow("late", Window.parse("21:30-23:00"), ("+1212",))]
+    )
+    assert str(rules.effective_window(NEW_YORK)) == "21:30-21:00"
+    verdict = rules.send_time(NEW_YORK, utc(2027, 1, 15, 18))
+    assert (verdict.at, verdict.held, str(verdict.window), verdict.zones) == (
+        None,
+        True,
+        "21:30-21:00",
+        ("America/New_York",),
+    )
+
+
+def test_a_window_until_midnight_is_narrowed_by_a_region_that_ends_earlier():
+    rules = QuietHours(
+        Window.parse("08:00-24:00"), [RegionalWindow("fl", Window.parse("08:00-20:00"), ("+1305",))]
+    )
+    assert str(rules.effective_window(MIAMI)) == "08:00-20:00"
+    assert str(rules.effective_window(NEW_YORK)) == "08:00-24:00"
+    assert rules.effective_window(NEW_YORK).end is None
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        *(239, 305, 321, 324, 352, 386, 407, 448, 561, 645, 656, 689),
+        *(727, 728, 754, 772, 786, 813, 850, 863, 904, 941, 954),
+        *(405, 539, 572, 580, 918),
+    ],
+)
+def test_every_florida_and_oklahoma_area_code_ends_at_20(rules, code):
+    assert str(rules.effective_window(f"+1{code}5551234")) == "08:00-20:00"
+
+
+def test_default_regions_are_florida_and_oklahoma():
+    assert [(region.name, str(region.window)) for region in default_regions()] == [
+        ("US-FL", "08:00-20:00"),
+        ("US-OK", "08:00-20:00"),
+    ]
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
+    import time as clock
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_send_times_are_given_in_utc_whatever_the_container_s_zone(rules, local_time_not_utc):
+    from zoneinfo import ZoneInfo
+
+    open_now = rules.send_time(NEW_YORK, datetime(2027, 1, 15, 12, tzinfo=ZoneInfo("America/New_York")))
+    held = rules.send_time(NEW_YORK, utc(2027, 1, 15, 12))
+    assert (open_now.at, held.at) == (utc(2027, 1, 15, 17), utc(2027, 1, 15, 13))
+    assert [verdict.at.utcoffset().total_seconds() for verdict in (open_now, held)] == [0, 0]

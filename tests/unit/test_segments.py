@@ -185,3 +185,24 @@ def test_smart_encoding_changes_the_count_both_ways():
 
 def test_characters_without_an_equivalent_are_left_alone():
     assert smart_encode("\u2122 ж \U0001f600") == "\u2122 ж \U0001f600"
+
+
+def test_cr_lf_is_two_gsm_characters_each_a_septet():
+    result = segment("a\r\nb")
+    assert (result.encoding, result.characters, result.parts) == ("GSM-7", 4, (("a", "\r", "\n", "b"),))
+    assert segment("\r\n" * 80).segments == 1  # 160 septets
+    assert part_sizes("\r\n" * 80 + "a") == [153, 8]
+
+
+def test_units_are_whole_numbers():
+    assert [utf16_units(text) for text in ("", "a", CYRILLIC, EMOJI, FAMILY)] == [0, 1, 1, 2, 8]
+    assert all(type(utf16_units(text)) is int for text in ("a", EMOJI))
+
+
+def test_the_parts_hold_the_text_in_order():
+    text = "".join(chr(ord("a") + n % 26) for n in range(320))
+    result = segment(text)
+    assert [len(part) for part in result.parts] == [153, 153, 14]
+    assert "".join(grapheme for part in result.parts for grapheme in part) == text
+    ucs2 = "".join(chr(0x430 + n % 32) for n in range(75))
+    assert "".join(grapheme for part in segment(ucs2).parts for grapheme in part) == ucs2

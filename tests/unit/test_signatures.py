@@ -3,6 +3,8 @@ malformed headers, several v1 values, and two secrets during a rotation."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cxone_relay.platform.errors import Unauthenticated
@@ -37,34 +39,52 @@ def test_a_signature_within_five_minutes_either_way_is_accepted(offset):
 
 @pytest.mark.parametrize("offset", [-301, 301, -86400])
 def test_a_signature_more_than_five_minutes_from_now_is_refused(offset):
-    with pytest.raises(Unauthenticated, match="more than 300 seconds"):
+    with pytest.raises(Unauthenticated, match=r"^t is more than 300 seconds from now$"):
         verifier("s3cret").verify(BODY, headers(sign("s3cret", BODY, NOW + offset)))
 
 
 def test_the_tolerance_is_configurable():
     strict = SignatureVerifier(lambda: ["s3cret"], clock=lambda: NOW, tolerance_seconds=60)
     strict.verify(BODY, headers(sign("s3cret", BODY, NOW - 60)))
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(Unauthenticated, match=r"^t is more than 60 seconds from now$"):
         strict.verify(BODY, headers(sign("s3cret", BODY, NOW - 61)))
 
 
+MISSING = r"^no X-Signature header$"
+MALFORMED = r"^X-Signature is not t=<seconds>,v1=<hex>$"
+MISMATCH = r"^no v1 signature matches the body$"
+
+
 @pytest.mark.parametrize(
-    ("value", "why"),
+    ("value", "why", "reason"),
     [
-        ("", "no X-Signature"),
-        (f"t={NOW}", "not t=<seconds>"),
-        ("v1=" + "a" * 64, "not t=<seconds>"),
-        (f"t=-{NOW},v1=" + "a" * 64, "not t=<seconds>"),
-        (f"t={NOW}.5,v1=" + "a" * 64, "not t=<seconds>"),
-        (f"t={NOW},t={NOW},v1=" + "a" * 64, "not t=<seconds>"),
-        (f"t={NOW},v1=" + "a" * 63, "not t=<seconds>"),
-        (f"t={NOW},v1=" + "g" * 64, "not t=<seconds>"),
-        (f"t={NOW},v1=" + "a" * 64, "no v1 signature matches"),
+        ("", MISSING, "missing"),
+        (f"t={NOW}", MALFORMED, "malformed"),
+        ("v1=" + "a" * 64, MALFORMED, "malformed"),
+        (f"t=-{NOW},v1=" + "a" * 64, MALFORMED, "malformed"),
+        (f"t={NOW}.5,v1=" + "a" * 64, MALFORMED, "malformed"),
+        (f"t={NOW},t={NOW},v1=" + "a" * 64, MALFORMED, "malformed"),
+        (f"t={NOW}=1,t={NOW},v1=" + "a" * 64, MALFORMED, "malformed"),  # a t that is not seconds
+        (f"t={NOW},v1=" + "a" * 63, MALFORMED, "malformed"),
+        (f"t={NOW},v1=" + "g" * 64, MALFORMED, "malformed"),
+        ("t=1234567890123,v1=" + "a" * 64, MALFORMED, "malformed"),  # 13 digits: not seconds
+        ("t=123456789012,v1=" + "a" * 64, r"^t is more than 300 seconds from now$", "stale"),  # 12 digits
+        (f"t={NOW},v1=" + "a" * 64, MISMATCH, "mismatch"),
     ],
 )
-def test_malformed_or_wrong_headers_are_refused_saying_why(value, why):
+def test_malformed_or_wrong_headers_are_refused_saying_why(value, why, reason, capsys):
     with pytest.raises(Unauthenticated, match=why):
         verifier("s3cret").verify(BODY, headers(value) if value else {})
+    [counted] = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if "DeliveryWebhookUnauthenticated" in line
+    ]
+    assert (counted["reason"], counted["DeliveryWebhookUnauthenticated"]) == (reason, [1.0])
+
+
+def test_items_are_read_with_spaces_around_them():
+    verifier("s3cret").verify(BODY, headers(f" t={NOW} , v1={signature('s3cret', NOW, BODY)} "))
 
 
 def test_an_altered_body_or_another_secret_does_not_match():
