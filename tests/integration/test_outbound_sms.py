@@ -501,7 +501,7 @@ def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(o
     assert (held["sk"], held["send_after"], json.loads(held["message"])) == (
         message_id,
         "2027-01-16T13:00:00.000Z",
-        queued,
+        queued | {"holds": 1},  # the consumer's copy: its release is new work, not a redelivery
     )
     assert decisions(outbound, message_id, "held")[-1] == {
         "action": "held",
@@ -514,6 +514,27 @@ def test_a_message_that_waited_past_its_window_is_held_again_not_sent_at_night(o
     assert consumer_outcomes(outbound) == [
         {"id": message_id, "status": "held", "cxone_id": None, "send_after": "2027-01-16T13:00:00.000Z"}
     ]
+
+
+def test_a_message_the_consumer_held_is_sent_once_when_its_window_opens(outbound, clock):
+    """Found by a test written against a mutant: keyed on its id alone, the released copy met
+    the consumer's own "held" outcome for that id and was never sent."""
+    clock.set(datetime(2027, 1, 16, 1, 59, tzinfo=UTC))  # 20:59 New York
+    _, answer = outbound.send(campaign(NEW_YORK))
+    message_id = answer["messages"][0]["messageId"]
+    clock.set(datetime(2027, 1, 16, 2, 5, tzinfo=UTC))  # the consumer was behind: held
+    outbound.deliver()
+    assert outbound.sent() == []
+
+    clock.set(datetime(2027, 1, 16, 13, 0, 30, tzinfo=UTC))  # 08:00:30 New York
+    outbound.sweep()
+    outbound.deliver()
+    outbound.deliver()  # a redelivery of the released copy changes nothing
+
+    sent_to = [[r["idOnExternalPlatform"] for r in request["recipients"]] for request in outbound.sent()]
+    assert sent_to == [[NEW_YORK]]
+    assert outbound.status_of(message_id)["status"] == "sent"
+    assert [action for action, _ in outbound.audit_actions(message_id)][-2:] == ["released", "sent"]
 
 
 def test_keyword_confirmations_are_not_held(stack, cxone_sim, ticketing_sim, monkeypatch):

@@ -178,6 +178,10 @@ class QueuedOutboundSms(BaseModel):
     webhook_url: str | None = None
     accepted_at: datetime
     correlation_id: str | None = None
+    # How often the consumer held this message back. It is part of the consumer's idempotency
+    # key: a copy released after a hold is new work, where an SQS redelivery of one copy is not
+    # (keyed on the id alone, the release would replay "held" and the message would never go).
+    holds: int = Field(default=0, ge=0)
 
     @field_validator("accepted_at")
     @classmethod

@@ -69,7 +69,8 @@ class OutboundProcessor:
             return OutboundOutcome(id=message.id, status="refused")
         if verdict.held and verdict.send_after is not None:
             send_after = iso(verdict.send_after)
-            self._held.hold(message.id, verdict.send_after, message.model_dump(mode="json"))
+            again = message.model_copy(update={"holds": message.holds + 1})
+            self._held.hold(message.id, verdict.send_after, again.model_dump(mode="json"))
             self._statuses.set_pending(message.id, MessageStatus.HELD, send_after)
             count("OutboundHeld")
             self._record(message, "held", "held", send_after=send_after)

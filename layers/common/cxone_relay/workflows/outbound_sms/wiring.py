@@ -92,7 +92,9 @@ def consumer(
         QueuedOutboundSms,
         OutboundOutcome,
         process=processor.process,
-        idempotency=parts.idempotency(CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds),
+        idempotency=parts.idempotency(
+            CONSUMER_KEY_PREFIX, settings.idempotency_ttl_seconds, key_jmespath="[id, holds]"
+        ),
         dead_letters=parts.dead_letters(WORKFLOW),
         audit=parts.audit,
         audit_subject=send_audit_subject,
