@@ -195,6 +195,18 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "return shared, True",
     ): "the lease flag is only read when no token came back; with a token the caller returns it",
     (
+        "workflows/outbound_sms/signatures.py",
+        'timestamp, given = _parse(header or "XXXX")',
+    ): "only reached with a header: a request without one is refused before it is parsed",
+    (
+        "workflows/outbound_sms/quiet_hours.py",
+        "if not zones or (window.end is not None and window.end < window.start):",
+    ): "a window whose end is its start holds no instant: the search finds no send time either way",
+    (
+        "workflows/outbound_sms/quiet_hours.py",
+        "if (opening := _local_start(window, zone, now, days)) >= now",
+    ): "an opening at exactly now was already found open, or fails the inside-every-zone check",
+    (
         "workflows/dtmf/webhook.py",
         "if self._webhook is None and not pending:",
     ): "a payload is only queued when there is a webhook: with none, nothing is pending either way",
