@@ -194,6 +194,19 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "platform/cxone/tokens.py",
         "return shared, True",
     ): "the lease flag is only read when no token came back; with a token the caller returns it",
+    **dict.fromkeys(
+        [
+            (
+                "platform/cxone/tokens.py",
+                'if exc.response.get("Error", None).get("Code") != "ParameterNotFound":',
+            ),
+            (
+                "platform/cxone/tokens.py",
+                'if exc.response.get("Error", ).get("Code") != "ParameterNotFound":',
+            ),
+        ],
+        "botocore's ClientError always carries an Error entry: the default is never used",
+    ),
     (
         "workflows/outbound_sms/signatures.py",
         'timestamp, given = _parse(header or "XXXX")',

@@ -1079,3 +1079,4 @@ def test_a_damaged_cache_is_logged_and_costs_one_fetch(stack, cxone_sim, capture
 def test_the_cache_names_one_parameter_per_environment_under_the_prefix():
     assert SsmTokenCache(None, "/cxone-relay/tokens/").parameter_name("emea") == "/cxone-relay/tokens/emea"
     assert SsmTokenCache(None, "/cxone-relay/tokens").parameter_name("emea") == "/cxone-relay/tokens/emea"
+    assert SsmTokenCache(None, "/relay/BOX/").parameter_name("emea") == "/relay/BOX/emea"  # only "/" goes

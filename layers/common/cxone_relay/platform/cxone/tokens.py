@@ -179,7 +179,10 @@ class TokenProvider:
         cache: SsmTokenCache,
         refresh_margin_seconds: float,
         clock: Callable[[], float] = time.time,
-        lease: Lease | None = None,
+        *,
+        # Across containers, one fetch at a time per environment: without it, a burst of cold
+        # starts would each fetch a token of their own.
+        lease: Lease,
         sleeper: Callable[[float], None] = time.sleep,
         # As long as a lease lasts: a holder's fetch (discovery + token, each with its timeouts)
         # may take most of it, and giving up earlier is exactly the stampede the lease prevents.
@@ -236,8 +239,6 @@ class TokenProvider:
     def _take_lease(self, environment_name: str) -> bool:
         """Whether we may fetch now. A lease we cannot even ask for (DynamoDB unreachable or
         throttled) must not stop token fetches: it only costs the stampede protection."""
-        if self._lease is None:
-            return True
         try:
             return self._lease.acquire(environment_name)
         except (BotoCoreError, ClientError) as exc:
@@ -246,9 +247,8 @@ class TokenProvider:
 
     def _give_back_lease(self, environment_name: str) -> None:
         # A release that fails costs nothing: the lease lapses by itself.
-        if self._lease is not None:
-            with contextlib.suppress(BotoCoreError, ClientError):
-                self._lease.release(environment_name)
+        with contextlib.suppress(BotoCoreError, ClientError):
+            self._lease.release(environment_name)
 
     def _fetch_and_share(
         self, environment: CxoneEnvironment, budget: TimeBudget, rejected: str | None = None
@@ -291,7 +291,6 @@ class TokenProvider:
         """Another container holds the lease: poll SSM for its token until the lease would have
         lapsed (or our budget ends), taking the lease over if the holder gives it up unfulfilled.
         Returns (its token, None) or (None, whether we now hold the lease)."""
-        assert self._lease is not None
         waited = 0.0
         while waited + self._lease_poll <= min(self._lease_wait, budget.usable_seconds()):
             self._sleep(self._lease_poll)
