@@ -210,6 +210,7 @@ def test_an_ended_session_is_tried_once_and_final(dtmf):
     assert dtmf.played() == [] and dtmf.dead_letters() == []
     record = final_record(dtmf, request_id)
     assert (record["outcome"], record["details"]["cxone_status"]) == ("session_ended", 404)
+    assert record["reason"] == "CXone does not know the agent session: the call has ended"
     assert record["details"]["cxone_response"] == {
         "errors": [{"field": None, "errorCode": "SessionNotFound"}]
     }
