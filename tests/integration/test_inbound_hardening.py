@@ -322,6 +322,6 @@ def test_a_spam_refusal_is_audited_with_the_masked_number_and_the_api_request_id
 
 def test_national_numbers_are_read_in_the_configured_region(inbound, monkeypatch):
     monkeypatch.setattr(inbound.api.intake, "_region", "GB")  # DEFAULT_PHONE_REGION=GB
-    assert inbound.post(sms("msg-uk", sender="020 7946 0958", recipient="07700 900123"))[0] == 202
+    assert inbound.post(sms("msg-uk", sender="020 7946 0958", recipient="07911 123456"))[0] == 202
     [body] = inbound.queued_bodies("InboundSmsQueue")
-    assert (body["sender"], body["recipient"]) == ("+442079460958", "+447700900123")
+    assert (body["sender"], body["recipient"]) == ("+442079460958", "+447911123456")
