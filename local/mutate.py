@@ -207,6 +207,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         ],
         "botocore's ClientError always carries an Error entry: the default is never used",
     ),
+    **dict.fromkeys(
+        [
+            ("platform/data/messages.py", 'condition="attribute_exists(pk) and status_rank < :rank",'),
+            ("platform/data/messages.py", 'condition="attribute_exists(pk) and status_rank = :pending",'),
+        ],
+        "DynamoDB condition keywords are case-insensitive: AND and and are the same expression",
+    ),
     (
         "workflows/outbound_sms/signatures.py",
         'timestamp, given = _parse(header or "XXXX")',
