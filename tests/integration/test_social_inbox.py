@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cxone_relay.platform.data.checkpoints import CheckpointStore
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.data.leases import Lease
 from cxone_relay.platform.errors import PermanentUpstreamError
@@ -535,18 +536,32 @@ def test_an_unexpected_error_is_a_function_error_with_an_audited_run_named_after
     assert inbox.ticket_calls() == []
 
 
-def test_a_checkpoint_that_cannot_be_read_fails_the_run_audited_and_logged(inbox, captured_logs):
+def test_a_checkpoint_that_cannot_be_read_fails_the_run_audited_and_logged(inbox, captured_logs, monkeypatch):
     backlog(inbox, 3)
     inbox.checkpoints().save(CHECKPOINT, "not a time", [], expected_version=0)
+    load = CheckpointStore.load
+
+    def slow_load(store: CheckpointStore, name: str) -> Any:
+        inbox.stopwatch.advance(seconds=2)  # the run's duration, on the injected stopwatch
+        return load(store, name)
+
+    monkeypatch.setattr(CheckpointStore, "load", slow_load)
 
     with pytest.raises(CorruptCheckpoint):
         inbox.run()
 
     [run] = decisions(inbox)
-    assert (run["action"], run["outcome"], run["reason"]) == ("run_failed", "retry", "CorruptCheckpoint")
-    assert run["correlation_id"] == run["subject"]
-    [(level, line)] = logged(captured_logs, "inbox pull run finished")
-    assert (level, line["outcome"], line["reason"]) == ("ERROR", "run_failed", "CorruptCheckpoint")
+    assert run == {
+        "workflow": "social-inbox",
+        "subject": run["subject"],
+        "action": "run_failed",
+        "outcome": "retry",
+        "reason": "CorruptCheckpoint",
+        "details": {"duration_ms": 2000},
+        "correlation_id": run["subject"],
+    }
+    line = {"run_id": run["subject"], "outcome": "run_failed", "reason": "CorruptCheckpoint"}
+    assert logged(captured_logs, "inbox pull run finished") == [("ERROR", line | {"duration_ms": 2000})]
     assert inbox.listing_requests() == [] and inbox.ticket_calls() == []
 
 
