@@ -20,35 +20,13 @@ from local.poller import DeliveryResult, QueuePoller
 from local.provision import Provisioned
 from local.runtime import DTMF_AUDIT_HOOK_PATH
 from tests.conftest import cxone_environments
+from tests.logs import logged_lines
 
 API_FUNCTION = "DtmfApiFunction"
 CONSUMER_FUNCTION = "DtmfConsumerFunction"
 SEND_DTMF_PREFIX = "/inContactAPI/services/v23.0/agent-sessions/"
 HOOK = DTMF_AUDIT_HOOK_PATH.removeprefix("/hooks/")
-# What the shared logger puts on every line (its context), as opposed to what one call logs.
-LOG_CONTEXT_KEYS = {
-    "location",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-    "sampling_rate",
-}
-
-
-def logged(output: str, message: str) -> list[dict[str, Any]]:
-    """Each line logged with this message: its level and the fields that call logged, whole."""
-    lines = [json.loads(line) for line in output.splitlines()]
-    return [
-        {key: value for key, value in line.items() if key not in LOG_CONTEXT_KEYS}
-        for line in lines
-        if line["message"] == message
-    ]
+logged = logged_lines  # each line logged with this message, without the logger's context
 
 
 def decision(record: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from local.handlers import load_handler_module
 from local.poller import DeliveryResult, QueuePoller
 from local.provision import Provisioned
 from tests.conftest import WEBHOOK_SECRET, cxone_environments
+from tests.logs import logged_lines
 
 API = "OutboundSmsApiFunction"
 CONSUMER = "OutboundSmsConsumerFunction"
@@ -42,30 +43,11 @@ API_KEY_ID = "client-key-1"
 
 # What an audit record says, without its keys, hash and time.
 DECISION = ("action", "outcome", "reason", "phone_masked", "details", "correlation_id")
-# What Powertools adds to every log line; the rest is the line's own message and extra keys.
-LOG_CONTEXT = {
-    "location",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-    "sampling_rate",
-}
 
 
 def logged(captured_logs: Any, message: str) -> list[dict]:
     """The log lines with this message: level, message and the line's own extra keys."""
-    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
-    return [
-        {key: value for key, value in line.items() if key not in LOG_CONTEXT}
-        for line in lines
-        if line["message"] == message
-    ]
+    return logged_lines(captured_logs.getvalue(), message)
 
 
 def metric_values(output: str, name: str) -> list[tuple[list[float], dict[str, str]]]:

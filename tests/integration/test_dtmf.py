@@ -5,7 +5,6 @@ simulator as the audit webhook."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,16 +120,6 @@ def test_an_accepted_request_is_sent_audited_and_posted_to_the_webhook(dtmf):
         "correlation_id": api_request_id,
     }
     assert dtmf.depth() == 0
-
-
-@pytest.fixture
-def local_time_not_utc(monkeypatch):
-    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_the_queued_request_and_its_audit_record_carry_the_api_request_id(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,16 +27,6 @@ KEY = re.compile(r"dnc-add-[0-9a-f]{40}")
 @pytest.fixture
 def consent(stack, cxone_sim, monkeypatch) -> ConsentHarness:
     return ConsentHarness(stack, cxone_sim, monkeypatch)
-
-
-@pytest.fixture
-def local_time_not_utc(monkeypatch):
-    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def digits(phone: str) -> str:

@@ -323,18 +323,6 @@ def test_a_message_outside_the_window_is_held_and_sent_when_the_window_opens(
     ]
 
 
-@pytest.fixture
-def local_time_not_utc(monkeypatch):
-    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
-    import time
-
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def test_a_hold_lasts_days_and_missed_sweeps_are_made_up(outbound, clock, local_time_not_utc):
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
     outbound.sweep()  # the first run sets the checkpoint

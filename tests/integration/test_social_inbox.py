@@ -24,6 +24,7 @@ from cxone_relay.workflows.social_inbox.window import position_text
 from local.builders import social_contact
 from local.events import LocalLambdaContext
 from tests.integration.inbox_harness import CHECKPOINT, NOW, TICKETS_PATH, InboxHarness, ScriptedContext
+from tests.logs import logged_lines
 
 PAGE_SIZE = 50  # the simulator's, like DFO's default page
 CHANNELS = ["FACEBOOK", "TWITTER", "INSTAGRAM", "WHATSAPP"]
@@ -73,33 +74,15 @@ def decisions(inbox: InboxHarness, subject: str | None = None) -> list[dict[str,
     return [plain({k: v for k, v in r.items() if k not in volatile}) for r in inbox.audit(subject)]
 
 
-# What every log line carries, whoever wrote it; the rest is the line's own.
-STANDARD_LOG_KEYS = {
-    "level",
-    "location",
-    "message",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "correlation_id",
-    "xray_trace_id",
-    "exception",
-    "exception_name",
-    "stack_trace",
-}
+# Besides the logger's context: what a line has whatever it logs, and the trace of an exception.
+NOT_THE_LINES_OWN = {"level", "message", "exception", "exception_name", "stack_trace"}
 
 
 def logged(captured_logs: Any, message: str) -> list[tuple[str, dict[str, Any]]]:
     """(level, the keys a line adds) of every log line with this message."""
-    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
     return [
-        (line["level"], {k: v for k, v in line.items() if k not in STANDARD_LOG_KEYS})
-        for line in lines
-        if line["message"] == message
+        (line["level"], {k: v for k, v in line.items() if k not in NOT_THE_LINES_OWN})
+        for line in logged_lines(captured_logs.getvalue(), message)
     ]
 
 

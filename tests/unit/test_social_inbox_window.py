@@ -3,7 +3,6 @@ takes, and how far the checkpoint moves."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,16 +24,6 @@ SETTLE = timedelta(seconds=60)
 LIMIT = NOW - RETENTION
 END = NOW - SETTLE
 TICK = timedelta(microseconds=1)
-
-
-@pytest.fixture
-def local_time_not_utc(monkeypatch):
-    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def checkpoint_at(moment: datetime, *taken: str) -> Checkpoint:
