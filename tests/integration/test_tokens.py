@@ -844,9 +844,9 @@ class CountingSsm:
         return getattr(self._client, name)
 
 
-def container_counting_ssm(sim_url: str, clock: Clock) -> tuple[CxoneGateway, CountingSsm]:
-    ssm = CountingSsm(boto3.client("ssm"))
-    gateway = CxoneGateway(
+def container_with_ssm(sim_url: str, clock: Clock, ssm: CountingSsm) -> CxoneGateway:
+    """A new container whose SSM client is `ssm` (counting its reads, or failing)."""
+    return CxoneGateway(
         settings_for(sim_url),
         ssm_client=ssm,
         dynamodb_client=boto3.client("dynamodb"),
@@ -854,7 +854,11 @@ def container_counting_ssm(sim_url: str, clock: Clock) -> tuple[CxoneGateway, Co
         clock=clock,
         sleeper=_no_waiting,
     )
-    return gateway, ssm
+
+
+def container_counting_ssm(sim_url: str, clock: Clock) -> tuple[CxoneGateway, CountingSsm]:
+    ssm = CountingSsm(boto3.client("ssm"))
+    return container_with_ssm(sim_url, clock, ssm), ssm
 
 
 def test_a_cold_container_takes_a_fresh_token_from_ssm_without_the_lease(stack, cxone_sim):
@@ -933,14 +937,7 @@ def test_a_cache_we_may_not_read_is_logged_and_costs_one_fetch(stack, cxone_sim,
         def get_parameter(self, **kwargs: object) -> object:
             raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetParameter")
 
-    gateway = CxoneGateway(
-        settings_for(cxone_sim.url),
-        ssm_client=DeniedSsm(boto3.client("ssm")),
-        dynamodb_client=boto3.client("dynamodb"),
-        credentials=sim_credentials,
-        clock=Clock(),
-        sleeper=_no_waiting,
-    )
+    gateway = container_with_ssm(cxone_sim.url, Clock(), DeniedSsm(boto3.client("ssm")))
     assert gateway.tokens.get(gateway.settings.primary_environment, budget()).value
     # Read before and after taking the lease: both reads fail, both are told.
     lines = [json.loads(line) for line in captured_logs.getvalue().splitlines() if "unreadable" in line]
@@ -964,14 +961,7 @@ def test_a_cache_write_that_fails_is_logged_and_the_token_still_used(stack, cxon
         def put_parameter(self, **kwargs: object) -> object:
             raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "PutParameter")
 
-    gateway = CxoneGateway(
-        settings_for(cxone_sim.url),
-        ssm_client=ReadOnlySsm(boto3.client("ssm")),
-        dynamodb_client=boto3.client("dynamodb"),
-        credentials=sim_credentials,
-        clock=Clock(),
-        sleeper=_no_waiting,
-    )
+    gateway = container_with_ssm(cxone_sim.url, Clock(), ReadOnlySsm(boto3.client("ssm")))
     environment = gateway.settings.primary_environment
     token = gateway.tokens.get(environment, budget())
 
