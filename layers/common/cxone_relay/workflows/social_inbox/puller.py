@@ -261,8 +261,11 @@ class InboxPuller:
             WORKFLOW, subject, action, outcome, reason, details=details or {}, correlation_id=run.run_id
         )
 
+    def _elapsed_ms(self, started: float) -> int:
+        return int((self._monotonic() - started) * 1000)
+
     def _unopened(self, run_id: str, started: float, reason: str) -> None:
-        duration_ms = int((self._monotonic() - started) * 1000)
+        duration_ms = self._elapsed_ms(started)
         self._audit.record(
             AuditEvent(
                 WORKFLOW,
@@ -284,7 +287,7 @@ class InboxPuller:
             run_id=run_id,
             outcome="skipped",
             reason="another run holds the lease",
-            duration_ms=int((self._monotonic() - started) * 1000),
+            duration_ms=self._elapsed_ms(started),
         )
         count("InboxRunsSkipped")
         self._audit.record(
@@ -309,7 +312,7 @@ class InboxPuller:
             window_to=position_text(run.window.end),
             checkpoint=position_text(run.cursor.position),
             checkpoint_lag_seconds=round(run.cursor.lag_seconds(self._now()), 3),
-            duration_ms=int((self._monotonic() - started) * 1000),
+            duration_ms=self._elapsed_ms(started),
         )
         count("InboxPages", value=report.pages)
         count("ConversationsPulled", value=report.conversations)
