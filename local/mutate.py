@@ -148,7 +148,7 @@ GROUPS = [
             "workflows/social_inbox/paging.py",
             "workflows/social_inbox/tickets.py",
         ),
-        ("tests/integration/test_social_inbox.py",),
+        ("tests/integration/test_social_inbox.py", "tests/unit/test_social_inbox_tickets.py"),
     ),
 ]
 TARGETS = [module for group in GROUPS for module in group.modules]
@@ -244,6 +244,55 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "platform/data/consent.py",
         'condition="attribute_not_exists(pk) or updated_at <= :when",',
     ): "DynamoDB condition keywords are case-insensitive: OR and or are the same expression",
+    (
+        "workflows/social_inbox/puller.py",
+        'run_id = str(getattr(context, "aws_request_id", None) or uuid.uuid4())',
+    ): "a missing request id falls back to a new one whether the default is empty or None",
+    **dict.fromkeys(
+        [
+            ("workflows/social_inbox/puller.py", "return self.run(run_id, budget).model_dump(mode=None)"),
+            (
+                "workflows/social_inbox/puller.py",
+                'return self.run(run_id, budget).model_dump(mode="XXjsonXX")',
+            ),
+            ("workflows/social_inbox/puller.py", 'return self.run(run_id, budget).model_dump(mode="JSON")'),
+        ],
+        "a RunReport holds only strings, numbers and dicts of them: any dump mode gives the same"
+        " answer (pydantic takes an unknown mode for python)",
+    ),
+    **dict.fromkeys(
+        [
+            ("workflows/social_inbox/puller.py", 'token: str | None = ""'),
+            ("workflows/social_inbox/paging.py", 'token: str | None = ""'),
+        ],
+        "the CXone client sends a scroll token only when it is non-empty: an empty one starts the"
+        " listing like None",
+    ),
+    **dict.fromkeys(
+        [
+            ("workflows/social_inbox/puller.py", 'return _PageResult(None, False, "ticketing unavailable")'),
+            ("workflows/social_inbox/puller.py", 'return _PageResult(False, None, "ticketing unavailable")'),
+        ],
+        "a page result's flags are only read as conditions, where None is False",
+    ),
+    **dict.fromkeys(
+        [
+            (
+                "workflows/social_inbox/puller.py",
+                "return {ticket.external_id: outcome for ticket, outcome in zip(tickets, outcomes,"
+                " strict=None)}",
+            ),
+            (
+                "workflows/social_inbox/puller.py",
+                "return {ticket.external_id: outcome for ticket, outcome in zip(tickets, outcomes, )}",
+            ),
+        ],
+        "zip's strict defaults to False, and None is False: the same zip",
+    ),
+    (
+        "workflows/social_inbox/paging.py",
+        "filters = MessageQuery(tuple(contact_ids), ).filters()",
+    ): "MessageQuery's direction defaults to inbound; naming it only says so where it is read",
 }
 
 # Tests that cannot run in the workspace: it starts fresh interpreters on the repo's own layout.

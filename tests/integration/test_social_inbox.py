@@ -4,6 +4,7 @@ the CXone and ticketing simulators, with an injected clock (issue 12's acceptanc
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -205,7 +206,6 @@ def test_a_conversation_without_subject_or_channel_gets_a_ticket_named_after_its
     conversation = Conversation(
         id="c-unnamed",
         channel=None,
-        status="open",
         subject=None,
         text="Hello there",
         created_at=NOW,
@@ -315,6 +315,21 @@ def test_a_run_cut_short_after_page_2_is_resumed_with_no_gap_and_no_duplicate(in
     assert [len(call) for call in inbox.ticket_calls()] == [50, 50, 50, 50, 30]
 
 
+def test_a_run_invoked_without_a_request_id_gets_a_run_id_of_its_own(inbox):
+    backlog(inbox, 3)
+    inbox.run()  # the container's puller, built with the test's clocks
+    blank = LocalLambdaContext("inbox-pull", 240)
+    blank.aws_request_id = ""
+
+    # Called directly, as a local run or a script would: no context at all, or one with no id.
+    runs = [inbox.handler.pull.handle({}, None), inbox.handler.pull.handle({}, blank)]
+
+    run_ids = [uuid.UUID(run["run_id"]) for run in runs]
+    assert run_ids[0] != run_ids[1]
+    for run in runs:
+        assert [r["action"] for r in decisions(inbox, run["run_id"])] == ["run_completed"]
+
+
 def test_contacts_sharing_an_update_time_across_a_page_break_are_each_taken_once(inbox):
     # 60 contacts updated at the same instant: page 1 ends in the middle of them.
     same = inbox.ago(minutes=10)
@@ -331,13 +346,16 @@ def test_contacts_sharing_an_update_time_across_a_page_break_are_each_taken_once
     assert once_each(inbox) == Counter({contact["id"]: 1 for contact in contacts})
 
 
-def test_two_overlapping_runs_never_both_process_a_page(inbox, captured_logs):
+def test_two_overlapping_runs_never_both_process_a_page(inbox, captured_logs, capsys):
     contacts = backlog(inbox, 120)
     overlapping: list[dict[str, Any]] = []
 
     def remaining() -> float:
-        # While the first run is between pages 1 and 2, the schedule fires again.
+        # While the first run is between pages 1 and 2, the schedule fires again; the second
+        # run's stopwatch moves a quarter second each time it is read.
         if len(inbox.ticket_calls()) == 1 and not overlapping:
+            readings = iter(range(1000))
+            inbox.stopwatch = lambda: next(readings) * 0.25
             overlapping.append(inbox.run())
         return 60.0
 
@@ -357,8 +375,9 @@ def test_two_overlapping_runs_never_both_process_a_page(inbox, captured_logs):
         "window_to": None,
         "checkpoint": None,
         "checkpoint_lag_seconds": None,
-        "duration_ms": 0,
+        "duration_ms": 250,
     }
+    assert inbox_metrics(capsys.readouterr().out)["InboxRunsSkipped"] == [1]
     assert decisions(inbox, second["run_id"]) == [
         {
             "workflow": "social-inbox",
@@ -749,7 +768,9 @@ def test_a_refused_chunk_retried_ticket_by_ticket_stops_at_the_first_that_fails_
     assert [len(call) for call in inbox.ticket_calls()] == [20] + [1] * 9
     assert inbox_metrics(capsys.readouterr().out)["TicketsUpserted"] == [20] + [1] * 9
     assert [r["action"] for r in inbox.audit("c-027")] == ["ticket_refused"]
-    assert [r["action"] for r in inbox.audit("c-030")] == ["ticketing_failed"]
+    assert [(r["action"], r["reason"]) for r in inbox.audit("c-030")] == [
+        ("ticketing_failed", "ticketing: POST /api/v1/tickets/batch_upsert gave up after HTTP 503 (HTTP 503)")
+    ]
     checkpoint = inbox.checkpoint()
     assert checkpoint is not None and checkpoint.seen_at_position == ("c-029",)
 

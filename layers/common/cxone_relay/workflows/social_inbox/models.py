@@ -28,7 +28,6 @@ class Conversation:
 
     id: str
     channel: str | None
-    status: str | None
     subject: str | None
     text: str
     created_at: datetime

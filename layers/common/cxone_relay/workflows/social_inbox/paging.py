@@ -53,7 +53,6 @@ class InboxReader:
             Conversation(
                 id=contact.id,
                 channel=contact.channel_id,
-                status=contact.status,
                 subject=contact.subject,
                 text="\n".join(said.get(contact.id, [])) or contact.body or "",
                 created_at=contact.created_at,
