@@ -290,6 +290,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "zip's strict defaults to False, and None is False: the same zip",
     ),
     (
+        "workflows/social_inbox/puller.py",
+        "return {conversation.id: TicketOutcome(None) for conversation, _ in classified}",
+    ): "with no ticketing system the outcome is only checked for FAILED, and the conversation is"
+    " audited as classified before its result is read",
+    (
         "workflows/social_inbox/paging.py",
         "filters = MessageQuery(tuple(contact_ids), ).filters()",
     ): "MessageQuery's direction defaults to inbound; naming it only says so where it is read",
