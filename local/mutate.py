@@ -290,6 +290,10 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "zip's strict defaults to False, and None is False: the same zip",
     ),
     (
+        "workflows/consent/processor.py",
+        "applied_now = None",
+    ): "the flag is only read as a condition, where None is False",
+    (
         "workflows/social_inbox/puller.py",
         "return {conversation.id: TicketOutcome(None) for conversation, _ in classified}",
     ): "with no ticketing system the outcome is only checked for FAILED, and the conversation is"

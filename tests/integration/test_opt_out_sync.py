@@ -236,10 +236,12 @@ def test_a_number_already_in_every_environment_is_not_sent_again(consent, capsys
     assert '"OptOutsDeduplicated":[1.0]' in capsys.readouterr().out
 
     consent.opt_out(A, "web")
+    consent.opt_out(A, "ivr")
     consent.opt_out(B, "web")
     consent.deliver()
     assert len(consent.dnc_calls("primary")) == len(consent.dnc_calls("emea")) == 2  # nothing new to send
-    assert '"OptOutsDeduplicated":[1.0,1.0]' in capsys.readouterr().out
+    # Each of the three records once: A's copy is not counted again for A being synced already.
+    assert [value for value, _ in _counts(capsys.readouterr().out, "OptOutsDeduplicated")] == [3.0]
 
 
 def test_a_number_sent_by_several_records_is_synced_as_its_first_request(consent, capsys):
@@ -635,6 +637,21 @@ def test_an_opt_in_after_an_opt_out_is_ordered_by_time_and_keeps_the_number_off_
         "consent_updated_at": opted_in_at.isoformat(timespec="milliseconds"),
     }
     assert '"OptOutsSuperseded":[1.0]' in capsys.readouterr().out
+
+
+def test_every_record_of_a_superseded_number_counts_as_superseded_and_none_as_deduplicated(consent, capsys):
+    consent.opt_out(A, "ivr")
+    consent.opt_out(A, "sms")
+    consent.opt_out(B, "web")
+    consent.clock.advance(seconds=2)
+    consent.opt_in(A, "web", evidence="web form")
+
+    consent.deliver()
+
+    output = capsys.readouterr().out
+    assert consent.sent("primary") == consent.sent("emea") == [[digits(B)]]
+    assert [value for value, _ in _counts(output, "OptOutsSuperseded")] == [2.0]
+    assert _counts(output, "OptOutsDeduplicated") == []
 
 
 def test_an_opt_out_after_an_opt_in_is_synced(consent):

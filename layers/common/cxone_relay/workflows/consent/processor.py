@@ -23,7 +23,9 @@ Per batch (`DncBatchSync.finalise`):
 Audit per record and environment (requested at, applied at, source; the number hashed and
 masked), and once per record when its number is in every environment, with the lag. Metrics:
 DncRecordsApplied and DncSyncFailed by environment, DncSyncLag (request to applied everywhere,
-seconds), OptOutsDeduplicated, OptOutsSuperseded.
+seconds), OptOutsDeduplicated (records that needed no DNC call of their own: a copy of another
+record of the batch, or a number already in every environment), OptOutsSuperseded (records of a
+number whose latest word is an opt-in); each once per batch, and a record counts in one at most.
 """
 
 from __future__ import annotations
@@ -76,11 +78,19 @@ class OptOutRecorder:
 
 @dataclass(frozen=True)
 class DncTarget:
-    """One CXone environment and the DNC group opt-outs go to there."""
+    """One CXone environment, through its client: opt-outs go to the DNC group its settings name
+    (the consumer's settings refuse an environment without one), so the group the call goes to and
+    the group the audit and the sync state name are one value."""
 
-    name: str
-    group_id: str
     client: CxoneClient
+
+    @property
+    def name(self) -> str:
+        return self.client.environment.name
+
+    @property
+    def group_id(self) -> str:
+        return str(self.client.environment.dnc_group_id)
 
 
 @dataclass(frozen=True)
@@ -135,16 +145,20 @@ class DncBatchSync:
                 synced.update({(sync.phone, target.name): sync for sync in applied})
         events: list[AuditEvent] = []
         failures: dict[str, Exception] = {}
+        deduplicated = 0
         for phone, state in superseded.items():
             events.extend(self._superseded(numbers[phone], state))
         for number in wanted:
             error = self._settle(number, synced, verdicts, events)
             if error is not None:
                 failures.update(dict.fromkeys((record_id for record_id, _ in number.records), error))
+            # Records that needed no call of their own: every copy but the one sent, or all of
+            # them when the number was in every environment before this batch.
+            sent = any((number.phone, target.name) in verdicts for target in self._targets)
+            deduplicated += len(number.records) - (1 if sent else 0)
         self._audit.record_many(events)
-        duplicates = len(completed) - len(numbers)
-        if duplicates:
-            count("OptOutsDeduplicated", value=duplicates)
+        if deduplicated:
+            count("OptOutsDeduplicated", value=deduplicated)
         if superseded:
             count("OptOutsSuperseded", value=sum(len(numbers[phone].records) for phone in superseded))
         return failures
@@ -170,7 +184,6 @@ class DncBatchSync:
                 phones,
                 idempotency_key=rules.idempotency_key(content, failed_answers),
                 budget=budget,
-                group_id=target.group_id,
             )
         except Exception as exc:
             # No usable answer (an outage, a refusal of the whole call, a configuration problem):
@@ -264,7 +277,6 @@ class DncBatchSync:
             return DncRecordRefused(refused)
         if not applied_now:
             # In every environment before this batch: a repeated request, nothing sent.
-            count("OptOutsDeduplicated", value=len(number.records))
             return None
         applied_at = max(synced[(number.phone, target.name)].applied_at for target in self._targets)
         metrics.add_metric(

@@ -55,10 +55,7 @@ def consumer(
     parts = Components(settings)
     gateway = parts.cxone(sleeper=sleeper)
     sync = DncBatchSync(
-        targets=[
-            DncTarget(environment.name, str(environment.dnc_group_id), gateway.client(environment.name))
-            for environment in settings.cxone_environments
-        ],
+        targets=[DncTarget(gateway.client(environment.name)) for environment in settings.cxone_environments],
         ledger=parts.consent,
         syncs=DncSyncStore(parts.state_table, parts.hasher),
         calls=DncCallLog(parts.state_table, clock),
