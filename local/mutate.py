@@ -97,7 +97,11 @@ GROUPS = [
     Group(
         "outbound-intake",
         ("workflows/outbound_sms/intake.py",),
-        ("tests/integration/test_outbound_sms.py", "tests/integration/test_consent_and_outbound.py"),
+        (
+            "tests/integration/test_outbound_sms.py",
+            "tests/integration/test_consent_and_outbound.py",
+            "tests/unit/test_webhook_urls.py",
+        ),
     ),
     Group(
         "outbound-processor",

@@ -5,6 +5,7 @@ opens, one send per message, Idempotency-Key replays, dry runs and bad input."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -144,6 +145,113 @@ def test_recipients_without_consent_or_opted_out_are_refused_with_their_reason(o
         ("no-consent", "***0199"),
         ("opted-out", "***0142"),
     ]
+
+
+VOLATILE = {"pk", "sk", "recorded_at", "expires_at"}
+
+
+def test_a_sends_status_records_queue_messages_audit_and_log_line_are_whole(outbound, captured_logs, capsys):
+    hook = "https://hooks.example.org/status"
+
+    _, answer = outbound.send(campaign(NEW_YORK, STRANGER, ALASKA, webhookUrl=hook), idempotency_key="k-1")
+
+    queued_id, held_id = (m["messageId"] for m in answer["messages"])
+    assert all(re.fullmatch(r"out-[0-9a-f]{32}", i) for i in (queued_id, held_id))
+    fingerprint = outbound.hasher().fingerprint
+    [queued] = outbound.queued()
+    correlation_id = queued["correlation_id"]
+    assert queued == {
+        "id": queued_id,
+        "to": NEW_YORK,
+        "sender": OUR_NUMBER,
+        "text": "Your order has shipped.",
+        "campaign_id": "spring-sale",
+        "segments": 1,
+        "encoding": "GSM-7",
+        "webhook_url": hook,
+        "accepted_at": "2027-01-15T17:00:00Z",
+        "correlation_id": correlation_id,
+        "holds": 0,
+    }
+    send_after = answer["messages"][1]["sendAfter"]
+    common = {"status_at": "2027-01-15T17:00:00.000Z", "campaign_id": "spring-sale", "segments": 1}
+    assert {k: v for k, v in outbound.status_of(queued_id).items() if k not in VOLATILE} == common | {
+        "message_id": queued_id,
+        "status": "queued",
+        "status_rank": 1,
+        "recipient_hash": fingerprint(NEW_YORK),
+        "recipient_masked": "***1234",
+        "webhook_url": hook,
+    }
+    assert {k: v for k, v in outbound.status_of(held_id).items() if k not in VOLATILE} == common | {
+        "message_id": held_id,
+        "status": "held",
+        "status_rank": 1,  # held and queued rank alike: both are before sent
+        "recipient_hash": fingerprint(ALASKA),
+        "recipient_masked": "***1234",
+        "webhook_url": hook,
+        "send_after": send_after,
+    }
+    details = {"campaign_id": "spring-sale", "segments": 1, "encoding": "GSM-7"}
+    assert [
+        {k: v for k, v in r.items() if k not in VOLATILE} for r in outbound.audit(workflow="outbound-sms")
+    ] == [
+        {
+            "workflow": "outbound-sms",
+            "subject": queued_id,
+            "action": "queued",
+            "outcome": "accepted",
+            "phone_hash": fingerprint(NEW_YORK),
+            "phone_masked": "***1234",
+            "details": details,
+            "correlation_id": correlation_id,
+        },
+        {
+            "workflow": "outbound-sms",
+            "subject": "campaign-spring-sale",
+            "action": "refused",
+            "outcome": "refused",
+            "reason": "no-consent",
+            "phone_hash": fingerprint(STRANGER),
+            "phone_masked": "***0199",
+            "details": details | {"reasons": ["no-consent"]},
+            "correlation_id": correlation_id,
+        },
+        {
+            "workflow": "outbound-sms",
+            "subject": held_id,
+            "action": "held",
+            "outcome": "accepted",
+            "phone_hash": fingerprint(ALASKA),
+            "phone_masked": "***1234",
+            "details": details | {"send_after": send_after},
+            "correlation_id": correlation_id,
+        },
+    ]
+    assert logged(captured_logs, "outbound send accepted") == [
+        {
+            "level": "INFO",
+            "message": "outbound send accepted",
+            "campaign_id": "spring-sale",
+            "recipients": 3,
+            "refused": 1,
+            "segments": 1,
+        }
+    ]
+    output = capsys.readouterr().out
+    assert metric_values(output, "OutboundRefused") == [([1.0], {"reason": "no-consent"})]
+    assert (metric_values(output, "OutboundQueued"), metric_values(output, "OutboundHeld")) == (
+        [([1.0], {})],
+        [([1.0], {})],
+    )
+
+
+def test_sends_without_an_idempotency_key_get_message_ids_of_their_own(outbound):
+    first = outbound.send(campaign(NEW_YORK))[1]["messages"]
+    second = outbound.send(campaign(NEW_YORK))[1]["messages"]
+
+    assert first[0]["messageId"] != second[0]["messageId"]
+    assert len(outbound.queued()) == 2
 
 
 def test_a_send_with_every_recipient_refused_says_so_and_queues_nothing(outbound):
