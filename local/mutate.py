@@ -293,6 +293,45 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         ],
         "zip's strict defaults to False, and None is False: the same zip",
     ),
+    **dict.fromkeys(
+        [
+            ("workflows/outbound_sms/intake.py", "body=request.model_dump(mode=None),"),
+            ("workflows/outbound_sms/intake.py", 'body=request.model_dump(mode="XXjsonXX"),'),
+            ("workflows/outbound_sms/intake.py", 'body=request.model_dump(mode="JSON"),'),
+            (
+                "workflows/outbound_sms/intake.py",
+                "return answer.model_dump(mode=None, by_alias=True, exclude_none=True)",
+            ),
+            (
+                "workflows/outbound_sms/intake.py",
+                "return answer.model_dump(by_alias=True, exclude_none=True)",
+            ),
+            (
+                "workflows/outbound_sms/intake.py",
+                'return answer.model_dump(mode="XXjsonXX", by_alias=True, exclude_none=True)',
+            ),
+            (
+                "workflows/outbound_sms/intake.py",
+                'return answer.model_dump(mode="JSON", by_alias=True, exclude_none=True)',
+            ),
+        ],
+        "the send request and the answer hold only strings, numbers, booleans and lists of them:"
+        " any dump mode gives the same (pydantic takes an unknown mode for python)",
+    ),
+    **dict.fromkeys(
+        [
+            (
+                "workflows/outbound_sms/intake.py",
+                'key=f"{client or \'XXanonymousXX\'}:{idempotency_key}" if idempotency_key else "",',
+            ),
+            (
+                "workflows/outbound_sms/intake.py",
+                'key=f"{client or \'ANONYMOUS\'}:{idempotency_key}" if idempotency_key else "",',
+            ),
+        ],
+        "the name for requests without an API key only has to differ from API Gateway's key ids"
+        " (generated alphanumerics): any constant scopes them alike",
+    ),
     (
         "workflows/consent/processor.py",
         "applied_now = None",

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cxone_relay.platform.data.consent import ConsentStatus
+from cxone_relay.workflows.outbound_sms.models import OutboundSmsRequest
 from local.builders import emf_metrics, peek_messages
+from local.events import LocalLambdaContext
 from tests.dashboard import assert_matches_dashboard
 from tests.integration.outbound_harness import Clock, OutboundHarness, logged, metric_values
 
@@ -150,7 +152,9 @@ def test_recipients_without_consent_or_opted_out_are_refused_with_their_reason(o
 VOLATILE = {"pk", "sk", "recorded_at", "expires_at"}
 
 
-def test_a_sends_status_records_queue_messages_audit_and_log_line_are_whole(outbound, captured_logs, capsys):
+def test_a_sends_status_records_queue_messages_audit_and_log_line_are_whole(
+    outbound, captured_logs, capsys, local_time_not_utc
+):
     hook = "https://hooks.example.org/status"
 
     _, answer = outbound.send(campaign(NEW_YORK, STRANGER, ALASKA, webhookUrl=hook), idempotency_key="k-1")
@@ -251,6 +255,19 @@ def test_sends_without_an_idempotency_key_get_message_ids_of_their_own(outbound)
     second = outbound.send(campaign(NEW_YORK))[1]["messages"]
 
     assert first[0]["messageId"] != second[0]["messageId"]
+    assert len(outbound.queued()) == 2
+
+
+def test_two_api_keys_using_the_same_idempotency_key_send_two_messages(outbound):
+    request = OutboundSmsRequest.model_validate(campaign(NEW_YORK))
+    outbound.api.intake.register(LocalLambdaContext("outbound-sms-api", 10))
+
+    _, first = outbound.api.intake.accept(request, idempotency_key="k-1", client="key-a")
+    _, second = outbound.api.intake.accept(request, idempotency_key="k-1", client="key-b")
+    _, again = outbound.api.intake.accept(request, idempotency_key="k-1", client="key-a")
+
+    ids = [answer["messages"][0]["messageId"] for answer in (first, second, again)]
+    assert ids[0] != ids[1] and ids[2] == ids[0]
     assert len(outbound.queued()) == 2
 
 
@@ -888,10 +905,28 @@ def test_invalid_fields_are_422_naming_them_and_nothing_is_written(outbound, cha
     assert (record["action"], record["reason"]) == ("rejected", "invalid_fields")
 
 
-def test_every_invalid_field_is_named_at_once(outbound):
-    status, answer = outbound.send(campaign("+1 099 555 0000", text="a" * 1600, webhookUrl="ftp://x"))
+def test_every_invalid_field_is_named_at_once_with_what_is_wrong(outbound):
+    body = campaign(
+        "+1 099 555 0000", "12", NEW_YORK, "(212) 555-1234", text="a" * 1600, webhookUrl="ftp://x"
+    )
+
+    status, answer = outbound.send(body | {"from": "12"})
+
     assert status == 422
-    assert [p["field"] for p in answer["fields"]] == ["to.0", "webhookUrl", "text"]
+    assert answer["fields"] == [
+        {"field": "to.0", "message": "not a valid number for its country"},
+        {"field": "to.1", "message": "wrong length for its country"},
+        {"field": "to.3", "message": "repeats to.2"},
+        {"field": "from", "message": "wrong length for its country"},
+        {"field": "webhookUrl", "message": "must be an https URL"},
+        {"field": "text", "message": "needs 11 segments (GSM-7), at most 10"},
+    ]
+
+
+def test_a_text_of_exactly_the_segment_limit_is_accepted(outbound):
+    status, answer = outbound.send(campaign(NEW_YORK, text="a" * 1530))
+
+    assert (status, answer["segments"]) == (202, 10)
 
 
 def test_malformed_json_is_400_and_an_oversized_key_422(outbound):
