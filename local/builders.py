@@ -158,6 +158,12 @@ def audit_records(
     ]
 
 
+def stored_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item (audit record, status record) without its key and the times it was written
+    and expires: what the workflow decided, which a test can compare whole."""
+    return {key: value for key, value in item.items() if key not in {"pk", "sk", "recorded_at", "expires_at"}}
+
+
 def audit_steps(item: dict[str, Any]) -> list[dict[str, Any]]:
     """An audit item as the decisions it holds (itself, when it holds no steps)."""
     if "steps" not in item:

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from cxone_relay.platform.data.consent import ConsentStatus
-from local.builders import emf_metrics
+from local.builders import emf_metrics, stored_fields
 from local.builders import inbound_sms as sms
 from local.template import LOCAL_EMEA_SECRET
 from tests.dashboard import assert_matches_dashboard
@@ -52,11 +52,6 @@ def details(consent: ConsentHarness, subject: str, action: str, environment: str
         if r["action"] == action and (environment is None or r["details"].get("environment") == environment)
     ]
     return record
-
-
-def whole(record: dict) -> dict:
-    """An audit record without its key and timestamps (what the workflow decided)."""
-    return {k: v for k, v in record.items() if k not in {"pk", "sk", "recorded_at", "expires_at"}}
 
 
 def _state(consent: ConsentHarness) -> list[dict]:
@@ -387,7 +382,7 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
         "phone_masked": "***2671",
         "correlation_id": "corr-41",
     }
-    assert whole(details(consent, refused, "dnc_applied", "primary")) == about | {
+    assert stored_fields(details(consent, refused, "dnc_applied", "primary")) == about | {
         "action": "dnc_applied",
         "outcome": "ok",
         "details": {
@@ -399,7 +394,7 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
             "already_listed": False,
         },
     }
-    assert whole(details(consent, refused, "dnc_refused", "emea")) == about | {
+    assert stored_fields(details(consent, refused, "dnc_refused", "emea")) == about | {
         "action": "dnc_refused",
         "outcome": "permanent_failure",
         "reason": "Invalid phoneNumber for this business unit",
@@ -413,7 +408,7 @@ def test_a_permanent_per_record_refusal_is_audited_as_failed_and_dead_lettered(c
     )
     # Dead-lettered under the opt-out's own reference, beside its DNC decisions.
     assert [a[0] for a in consent.actions(refused)] == ["dnc_applied", "dnc_refused", "dead_lettered"]
-    dead_lettered = whole(details(consent, refused, "dead_lettered"))
+    dead_lettered = stored_fields(details(consent, refused, "dead_lettered"))
     assert {k: dead_lettered[k] for k in (*about, "outcome", "reason")} == about | {
         "outcome": "permanent_failure",
         "reason": "cxone: DNC record refused in emea: Invalid phoneNumber for this business unit",

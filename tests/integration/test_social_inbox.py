@@ -22,7 +22,7 @@ from cxone_relay.workflows.social_inbox.puller import LEASE_PURPOSE
 from cxone_relay.workflows.social_inbox.rules import Classifier
 from cxone_relay.workflows.social_inbox.tickets import ticket_for
 from cxone_relay.workflows.social_inbox.window import position_text
-from local.builders import social_contact
+from local.builders import social_contact, stored_fields
 from local.events import LocalLambdaContext
 from tests.integration.inbox_harness import CHECKPOINT, NOW, TICKETS_PATH, InboxHarness, ScriptedContext
 from tests.logs import logged_lines
@@ -71,8 +71,7 @@ def plain(value: Any) -> Any:
 
 def decisions(inbox: InboxHarness, subject: str | None = None) -> list[dict[str, Any]]:
     """The audit records, without what only says where and when they were written."""
-    volatile = {"pk", "sk", "recorded_at", "expires_at"}
-    return [plain({k: v for k, v in r.items() if k not in volatile}) for r in inbox.audit(subject)]
+    return [plain(stored_fields(r)) for r in inbox.audit(subject)]
 
 
 # Besides the logger's context: what a line has whatever it logs, and the trace of an exception.
