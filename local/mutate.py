@@ -165,6 +165,11 @@ CHUNK_SIZE_ONLY = (
     "read1's size bounds one read, not what is read: the body and the deadline checks between"
     " reads are the same whatever it is"
 )
+ANY_DUMP_MODE = (
+    "the model holds only strings, numbers, booleans and lists and dicts of them: any dump mode"
+    " gives the same (pydantic takes an unknown mode for python)"
+)
+READ_AS_A_CONDITION = "only read as a condition, where None is False"
 EQUIVALENT: dict[tuple[str, str], str] = {
     (
         "platform/transport.py",
@@ -261,8 +266,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
             ),
             ("workflows/social_inbox/puller.py", 'return self.run(run_id, budget).model_dump(mode="JSON")'),
         ],
-        "a RunReport holds only strings, numbers and dicts of them: any dump mode gives the same"
-        " answer (pydantic takes an unknown mode for python)",
+        ANY_DUMP_MODE,
     ),
     **dict.fromkeys(
         [
@@ -277,7 +281,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
             ("workflows/social_inbox/puller.py", 'return _PageResult(None, False, "ticketing unavailable")'),
             ("workflows/social_inbox/puller.py", 'return _PageResult(False, None, "ticketing unavailable")'),
         ],
-        "a page result's flags are only read as conditions, where None is False",
+        READ_AS_A_CONDITION,
     ),
     **dict.fromkeys(
         [
@@ -315,8 +319,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
                 'return answer.model_dump(mode="JSON", by_alias=True, exclude_none=True)',
             ),
         ],
-        "the send request and the answer hold only strings, numbers, booleans and lists of them:"
-        " any dump mode gives the same (pydantic takes an unknown mode for python)",
+        ANY_DUMP_MODE,
     ),
     **dict.fromkeys(
         [
@@ -335,7 +338,7 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     (
         "workflows/consent/processor.py",
         "applied_now = None",
-    ): "the flag is only read as a condition, where None is False",
+    ): READ_AS_A_CONDITION,
     (
         "workflows/social_inbox/puller.py",
         "return {conversation.id: TicketOutcome(None) for conversation, _ in classified}",
