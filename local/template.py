@@ -94,9 +94,14 @@ class Template:
         return list(self.resources_of_type("AWS::Serverless::Function"))
 
     def function_properties(self, function_id: str) -> dict[str, Any]:
+        """The function's properties with Globals merged in as SAM merges them: its own value wins,
+        but a list set in both is the two concatenated, Globals' first (Layers, say)."""
         globals_ = self.body.get("Globals", {}).get("Function", {})
         own = self.resources[function_id].get("Properties", {})
         merged = {**globals_, **own}
+        for key, value in own.items():
+            if isinstance(value, list) and isinstance(globals_.get(key), list):
+                merged[key] = [*globals_[key], *value]
         merged["Environment"] = {
             "Variables": {
                 **globals_.get("Environment", {}).get("Variables", {}),

@@ -127,6 +127,17 @@ def test_the_inbox_pull_runs_on_a_configurable_schedule_with_retries_and_an_alar
     assert all(source.function_id != "InboxPullFunction" for source in TEMPLATE.queue_sources())
 
 
+def test_a_functions_layers_are_the_global_ones_then_its_own_as_sam_merges_lists():
+    assert TEMPLATE.function_properties("InboxPullFunction")["Layers"] == [
+        {"Ref": "CommonLayer"},
+        {"Ref": "LanguageLayer"},
+        {"Ref": "SentimentLayer"},
+    ]
+    assert TEMPLATE.function_properties("DtmfApiFunction")["Layers"] == [{"Ref": "CommonLayer"}]
+    # A scalar set in both is the function's own.
+    assert TEMPLATE.function_properties("InboxPullFunction")["Timeout"] == 240
+
+
 def test_the_inbox_pull_carries_its_heavy_layers_and_the_alarms_every_cxone_caller_has():
     function = RESOURCES["InboxPullFunction"]["Properties"]
     assert function["Layers"] == [{"Ref": "LanguageLayer"}, {"Ref": "SentimentLayer"}]
