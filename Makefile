@@ -62,10 +62,12 @@ unit: setup
 	$(BIN)/pytest tests/unit -n 2
 
 # SAM CLI's build cannot read Fn::ForEach yet (aws-sam-cli#5647): build the template as
-# local/template.py expands it, the way CloudFormation's LanguageExtensions would.
+# local/template.py expands it, the way CloudFormation's LanguageExtensions would. Then ship
+# compiled bytecode: Lambda cannot write it, and compiles every import at each cold start without.
 build: setup
 	$(BIN)/python -m local.template expand .aws-sam/template.expanded.yaml
 	$(BIN)/sam build --template .aws-sam/template.expanded.yaml --base-dir .
+	$(BIN)/python -m local.bytecode .aws-sam/build
 
 serve: setup
 	$(BIN)/python -m local.stack --port $(PORT) --environments $(ENVIRONMENTS)
@@ -81,7 +83,7 @@ invoke: setup
 mutate: setup
 	$(BIN)/python -m local.mutate
 
-bench: setup
+bench: build
 	$(BIN)/python -m local.bench
 
 openapi: setup
