@@ -2,7 +2,9 @@
 
 - Cold import: each API handler imported in a fresh interpreter, initialising for real against
   moto in server mode, with tracing on as deployed; CPU time as a ratio to `import boto3` in the
-  same kind of interpreter, in pairs, median of BENCH_RUNS.
+  same kind of interpreter, in pairs, median of BENCH_RUNS. As deployed: from `make build`'s
+  output, with and without the bytecode it ships; and in the dev venv, where a baseline commit's
+  handlers can be measured beside today's.
 - Per message: each workflow driven through its handlers on moto (in process), every AWS call
   counted by a botocore event hook on every client, with DynamoDB capacity units computed from
   the items written and read (moto's own figures are not DynamoDB's), plus the bytes logged.
@@ -192,6 +194,83 @@ def import_ratios(runs: int = BENCH_RUNS, baseline: Path | None = None) -> dict[
             results[function_id] = _summary(*samples["current"], xray["current"], runs)
             if "baseline" in runnable:
                 results[function_id]["baseline"] = _summary(*samples["baseline"], xray["baseline"], runs)
+        return results
+
+
+# ------------------------------------------------------------------------- cold import, as deployed
+
+BUILD_DIR = ROOT / ".aws-sam" / "build"
+# Started without site-packages (-S: nothing of the dev venv is importable) and without writing
+# bytecode (-B: Lambda's code and layers are read-only); sys.path as Lambda's: the code, then layers.
+_DEPLOYED_PATHS = "import sys; sys.path[:0] = {paths!r}\n"
+
+
+def _deployed_python(script: str, paths: list[str], env: dict[str, str]) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", _DEPLOYED_PATHS.format(paths=paths) + script],
+        env={key: value for key, value in env.items() if key != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _without_bytecode(build_dir: Path, into: Path) -> Path:
+    """A copy of the build as it was before it shipped bytecode (every import compiled at start)."""
+    import shutil
+
+    shutil.copytree(build_dir, into, ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def deployed_imports(runs: int = BENCH_RUNS, build_dir: Path = BUILD_DIR) -> dict[str, dict[str, Any]]:
+    """Each API handler imported from `make build`'s output, laid out as Lambda lays it out, as a
+    ratio to `import boto3` from the same layer; and the same from a copy of the build without the
+    bytecode it ships, in the same runs, as `without_bytecode`."""
+    import tempfile
+
+    from local.bytecode import built_artifacts
+
+    if not (build_dir / "template.yaml").is_file():
+        raise SystemExit(f"no build in {build_dir}: run `make build` first (make bench does)")
+    base = {
+        key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
+    }
+    built_template = load_template(build_dir / "template.yaml")
+    artifacts, layers_of = built_artifacts(built_template, build_dir)
+    directories = {artifact.logical_id: artifact.directory for artifact in artifacts}
+    with _provisioned_on_moto() as (provisioned, endpoint), tempfile.TemporaryDirectory() as scratch:
+        builds = {"shipped": build_dir, "without_bytecode": _without_bytecode(build_dir, Path(scratch) / "b")}
+        tree = HandlerTree(ROOT, provisioned, endpoint)
+        results: dict[str, dict[str, Any]] = {}
+        for function_id, code_dir in api_functions():
+            found = tree.script_and_env(function_id, code_dir, base)
+            if found is None:
+                continue
+            env = found[1]
+            samples: dict[str, tuple[list[float], list[float], list[float]]] = {
+                name: ([], [], []) for name in builds
+            }
+            xray = False
+            for _ in range(runs):
+                for name, root in builds.items():
+                    paths = [
+                        str(root / directories[part].relative_to(build_dir))
+                        for part in (function_id, *layers_of[function_id])
+                    ]
+                    boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
+                    app = str(Path(paths[0]) / "app.py")
+                    measured = _deployed_python(_IMPORT_HANDLER.format(path=app), paths, env)
+                    ratios, handler_seconds, baselines = samples[name]
+                    ratios.append(measured["cpu_seconds"] / boto3_seconds)
+                    handler_seconds.append(measured["cpu_seconds"])
+                    baselines.append(boto3_seconds)
+                    xray = xray or measured["xray"]
+            results[function_id] = _summary(*samples["shipped"], xray, runs)
+            results[function_id]["without_bytecode"] = _summary(*samples["without_bytecode"], xray, runs)
         return results
 
 
@@ -948,9 +1027,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
 
-    print(f"cold imports ({args.runs} paired runs per API handler)...", flush=True)
+    print(f"cold imports as deployed ({args.runs} paired runs per API handler)...", flush=True)
+    imports = deployed_imports(args.runs)
+    print(f"cold imports in the dev venv ({args.runs} paired runs per API handler)...", flush=True)
     with _checkout(args.baseline) as baseline:
-        imports = import_ratios(args.runs, baseline)
+        dev_imports = import_ratios(args.runs, baseline)
     print("calls per message, per workflow...", flush=True)
     measures = per_message(args.messages)
     print("durations and peak memory on the local stack...", flush=True)
@@ -980,7 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "prices": PRICES,
         "api_import_ratio": {fid: entry["ratio"] for fid, entry in imports.items()},
+        "api_import_cpu_ms": {fid: entry["handler_cpu_ms"] for fid, entry in imports.items()},
         "api_import": imports,
+        "api_import_dev_venv": dev_imports,
         "baseline_ref": args.baseline,
         "dynamodb_writes_per_message": {w: m.total("dynamodb_write_units") for w, m in measures.items()},
         "aws_calls_per_message": {w: m.total("aws_calls_total") for w, m in measures.items()},
@@ -1019,8 +1102,23 @@ def _checkout(ref: str | None) -> Iterator[Path | None]:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print("\nAPI handler cold import (CPU time, median of paired runs, ratio to `import boto3`)")
+    print(
+        "\nAPI handler cold import as deployed (`make build`'s output, Lambda's sys.path, no dev"
+        " packages; CPU time, median of paired runs, ratio to `import boto3` from the same layer)"
+    )
     for fid, entry in report["api_import"].items():
+        before = entry["without_bytecode"]
+        print(
+            f"  {fid:<28} {entry['ratio']:>5.2f}x"
+            f"  ({entry['handler_cpu_ms']} ms vs {entry['boto3_cpu_ms']} ms);"
+            f" without the shipped bytecode {before['ratio']:.2f}x"
+            f" ({before['handler_cpu_ms']} ms vs {before['boto3_cpu_ms']} ms)"
+        )
+    print(
+        "\nAPI handler cold import in the dev venv (bytecode cached; the venv's dev packages make"
+        " `import boto3` heavier than in Lambda)"
+    )
+    for fid, entry in report["api_import_dev_venv"].items():
         print(
             f"  {fid:<28} {entry['ratio']:>5.2f}x"
             f"  ({entry['handler_cpu_ms']} ms vs {entry['boto3_cpu_ms']} ms;"

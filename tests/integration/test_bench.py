@@ -90,3 +90,36 @@ def test_capacity_units_round_each_item_up_to_a_whole_kilobyte() -> None:
     assert bench.capacity_units("GetItem", {}) == (0.0, 0.5)
     reads = {"RequestItems": {"t": {"Keys": [small, small], "ConsistentRead": True}, "u": {"Keys": [small]}}}
     assert bench.capacity_units("BatchGetItem", reads) == (0.0, 2.5)
+
+
+def test_a_deployed_import_sees_only_lambdas_sys_path_and_writes_no_bytecode(tmp_path: Path) -> None:
+    """What makes the 'as deployed' cold import honest: none of the dev venv's packages (moto,
+    awscrt) can load, and nothing compiled is cached for the next run, as in read-only Lambda."""
+    code = tmp_path / "task"
+    code.mkdir()
+    (code / "probe.py").write_text("VALUE = 1\n")
+    script = (
+        "import json, importlib.util, sys, probe\n"
+        "print(json.dumps({'dev': [n for n in ('moto', 'awscrt') if importlib.util.find_spec(n)],"
+        " 'first': sys.path[0]}))"
+    )
+
+    seen = bench._deployed_python(script, [str(code)], {"PATH": "/usr/bin:/bin"})
+
+    assert seen == {"dev": [], "first": str(code)}
+    assert not (code / "__pycache__").exists()
+
+
+def test_the_build_without_bytecode_keeps_every_file_but_the_compiled_ones(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    (build / "Layer" / "python" / "pkg" / "__pycache__").mkdir(parents=True)
+    (build / "Layer" / "python" / "pkg" / "mod.py").write_text("X = 1\n")
+    (build / "Layer" / "python" / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"pyc")
+    (build / "template.yaml").write_text("Resources: {}\n")
+
+    copy = bench._without_bytecode(build, tmp_path / "copy")
+
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
+        "Layer/python/pkg/mod.py",
+        "template.yaml",
+    ]
