@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from cxone_relay.platform.cxone.client import CxoneClient, CxoneGateway
+from cxone_relay.platform.cxone.models import DtmfResult
 from cxone_relay.platform.data.audit import AuditTrail
 from cxone_relay.platform.data.dynamo import DynamoTable
 from cxone_relay.platform.errors import PermanentUpstreamError, UnauthorizedError
@@ -280,6 +281,23 @@ def test_credentials_cxone_refuses_come_back_rather_than_end_the_request(setup, 
         "details": {"cxone_status": 401},
         "correlation_id": "corr-1",
     }
+
+
+def test_a_body_cxone_answers_a_send_with_is_kept_in_the_audit(setup, monkeypatch):
+    # The Agent API's answer is usually empty (the simulator's is); when it says something, the
+    # audit keeps it beside the status.
+    def answered(*args, **kwargs):
+        return DtmfResult(status=200, response={"sessionId": "session-1", "queued": True})
+
+    monkeypatch.setattr(CxoneClient, "send_dtmf", answered)
+
+    assert setup.process(message()).status == "sent"
+
+    details = setup.final()["details"]
+    assert (details["cxone_status"], details["cxone_response"]) == (
+        200,
+        {"sessionId": "session-1", "queued": True},
+    )
 
 
 def test_an_unexpected_failure_is_audited_and_raised(setup, monkeypatch):
