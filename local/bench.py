@@ -160,41 +160,46 @@ def _summary(
     }
 
 
-def import_ratios(runs: int = BENCH_RUNS, baseline: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Each API handler's cold import as a ratio to `import boto3`. With `baseline` (another
-    checkout), its handlers are measured in the same runs, each beside the same boto3 import, so
-    before and after share the machine's load; they appear as `baseline` in each entry."""
-    base = {
+def _measuring_environment() -> dict[str, str]:
+    return {
         key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
     }
-    with _provisioned_on_moto() as (provisioned, endpoint):
-        trees = {"current": HandlerTree(ROOT, provisioned, endpoint)}
-        if baseline is not None:
-            trees["baseline"] = HandlerTree(baseline, _same_resources(provisioned, baseline), endpoint)
-        results: dict[str, dict[str, Any]] = {}
-        for function_id, code_dir in api_functions():
-            runnable = {
-                name: found
-                for name, tree in trees.items()
-                if (found := tree.script_and_env(function_id, code_dir, base)) is not None
-            }
-            samples: dict[str, tuple[list[float], list[float], list[float]]] = {
-                n: ([], [], []) for n in runnable
-            }
-            xray = dict.fromkeys(runnable, False)
-            for _ in range(runs):  # paired: each handler run beside a boto3 run, under the same load
-                boto3_seconds = _run_python(_IMPORT_BOTO3, runnable["current"][1])["cpu_seconds"]
-                for name, (script, env) in runnable.items():
-                    measured = _run_python(script, env)
-                    ratios, handler_seconds, baselines = samples[name]
-                    ratios.append(measured["cpu_seconds"] / boto3_seconds)
-                    handler_seconds.append(measured["cpu_seconds"])
-                    baselines.append(boto3_seconds)
-                    xray[name] = xray[name] or measured["xray"]
-            results[function_id] = _summary(*samples["current"], xray["current"], runs)
-            if "baseline" in runnable:
-                results[function_id]["baseline"] = _summary(*samples["baseline"], xray["baseline"], runs)
-        return results
+
+
+def import_ratios(
+    moto: tuple[Any, str], runs: int = BENCH_RUNS, baseline: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each API handler's cold import in the dev venv, as a ratio to `import boto3`, initialising
+    against `moto` (provisioned, endpoint). With `baseline` (another checkout), its handlers are
+    measured in the same runs, each beside the same boto3 import, so before and after share the
+    machine's load; they appear as `baseline` in each entry."""
+    base = _measuring_environment()
+    provisioned, endpoint = moto
+    trees = {"current": HandlerTree(ROOT, provisioned, endpoint)}
+    if baseline is not None:
+        trees["baseline"] = HandlerTree(baseline, _same_resources(provisioned, baseline), endpoint)
+    results: dict[str, dict[str, Any]] = {}
+    for function_id, code_dir in api_functions():
+        runnable = {
+            name: found
+            for name, tree in trees.items()
+            if (found := tree.script_and_env(function_id, code_dir, base)) is not None
+        }
+        samples: dict[str, tuple[list[float], list[float], list[float]]] = {n: ([], [], []) for n in runnable}
+        xray = dict.fromkeys(runnable, False)
+        for _ in range(runs):  # paired: each handler run beside a boto3 run, under the same load
+            boto3_seconds = _run_python(_IMPORT_BOTO3, runnable["current"][1])["cpu_seconds"]
+            for name, (script, env) in runnable.items():
+                measured = _run_python(script, env)
+                ratios, handler_seconds, baselines = samples[name]
+                ratios.append(measured["cpu_seconds"] / boto3_seconds)
+                handler_seconds.append(measured["cpu_seconds"])
+                baselines.append(boto3_seconds)
+                xray[name] = xray[name] or measured["xray"]
+        results[function_id] = _summary(*samples["current"], xray["current"], runs)
+        if "baseline" in runnable:
+            results[function_id]["baseline"] = _summary(*samples["baseline"], xray["baseline"], runs)
+    return results
 
 
 # ------------------------------------------------------------------------- cold import, as deployed
@@ -226,7 +231,9 @@ def _without_bytecode(build_dir: Path, into: Path) -> Path:
     return into
 
 
-def deployed_imports(runs: int = BENCH_RUNS, build_dir: Path = BUILD_DIR) -> dict[str, dict[str, Any]]:
+def deployed_imports(
+    moto: tuple[Any, str], runs: int = BENCH_RUNS, build_dir: Path = BUILD_DIR
+) -> dict[str, dict[str, Any]]:
     """Each API handler imported from `make build`'s output, laid out as Lambda lays it out, as a
     ratio to `import boto3` from the same layer; and the same from a copy of the build without the
     bytecode it ships, in the same runs, as `without_bytecode`."""
@@ -236,13 +243,12 @@ def deployed_imports(runs: int = BENCH_RUNS, build_dir: Path = BUILD_DIR) -> dic
 
     if not (build_dir / "template.yaml").is_file():
         raise SystemExit(f"no build in {build_dir}: run `make build` first (make bench does)")
-    base = {
-        key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "POWERTOOLS_TRACE"))
-    }
+    base = _measuring_environment()
     built_template = load_template(build_dir / "template.yaml")
     artifacts, layers_of = built_artifacts(built_template, build_dir)
     directories = {artifact.logical_id: artifact.directory for artifact in artifacts}
-    with _provisioned_on_moto() as (provisioned, endpoint), tempfile.TemporaryDirectory() as scratch:
+    provisioned, endpoint = moto
+    with tempfile.TemporaryDirectory() as scratch:
         builds = {"shipped": build_dir, "without_bytecode": _without_bytecode(build_dir, Path(scratch) / "b")}
         tree = HandlerTree(ROOT, provisioned, endpoint)
         results: dict[str, dict[str, Any]] = {}
@@ -1027,11 +1033,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
 
-    print(f"cold imports as deployed ({args.runs} paired runs per API handler)...", flush=True)
-    imports = deployed_imports(args.runs)
-    print(f"cold imports in the dev venv ({args.runs} paired runs per API handler)...", flush=True)
-    with _checkout(args.baseline) as baseline:
-        dev_imports = import_ratios(args.runs, baseline)
+    # One moto server for both (moto keeps one account per process: the resources exist once).
+    with _provisioned_on_moto() as moto, _checkout(args.baseline) as baseline:
+        print(f"cold imports as deployed ({args.runs} paired runs per API handler)...", flush=True)
+        imports = deployed_imports(moto, args.runs)
+        print(f"cold imports in the dev venv ({args.runs} paired runs per API handler)...", flush=True)
+        dev_imports = import_ratios(moto, args.runs, baseline)
     print("calls per message, per workflow...", flush=True)
     measures = per_message(args.messages)
     print("durations and peak memory on the local stack...", flush=True)
