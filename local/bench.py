@@ -210,6 +210,27 @@ BUILD_DIR = ROOT / ".aws-sam" / "build"
 _DEPLOYED_PATHS = "import sys; sys.path[:0] = {paths!r}\n"
 
 
+# The least an API handler's cold start can cost: what each one does before any routing or
+# workflow code (its three clients, the PII key read, Powertools' logger and metrics, one pydantic
+# model), measured the same way, as deployed.
+_IMPORT_FLOOR = """
+import json, os, time
+started = time.process_time()
+import boto3
+dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["PII_HASH_KEY_SECRET_ARN"])
+from aws_lambda_powertools import Logger, Metrics
+Logger(), Metrics()
+from pydantic import BaseModel
+class Request(BaseModel):
+    id: str
+    digits: str
+    timeout_ms: int = 2000
+print(json.dumps({"cpu_seconds": time.process_time() - started, "xray": False}))
+"""
+FLOOR_FUNCTION = "DtmfApiFunction"
+
+
 def _deployed_python(script: str, paths: list[str], env: dict[str, str]) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, "-S", "-B", "-c", _DEPLOYED_PATHS.format(paths=paths) + script],
@@ -233,10 +254,11 @@ def _without_bytecode(build_dir: Path, into: Path) -> Path:
 
 def deployed_imports(
     moto: tuple[Any, str], runs: int = BENCH_RUNS, build_dir: Path = BUILD_DIR
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Each API handler imported from `make build`'s output, laid out as Lambda lays it out, as a
     ratio to `import boto3` from the same layer; and the same from a copy of the build without the
-    bytecode it ships, in the same runs, as `without_bytecode`."""
+    bytecode it ships, in the same runs, as `without_bytecode`. With them, the floor: what any API
+    handler must do before its own code (_IMPORT_FLOOR), measured the same way."""
     import tempfile
 
     from local.bytecode import built_artifacts
@@ -248,10 +270,17 @@ def deployed_imports(
     artifacts, layers_of = built_artifacts(built_template, build_dir)
     directories = {artifact.logical_id: artifact.directory for artifact in artifacts}
     provisioned, endpoint = moto
+
+    def paths_of(root: Path, function_id: str) -> list[str]:
+        """sys.path's head in Lambda: the function's code, then its layers."""
+        parts = (function_id, *layers_of[function_id])
+        return [str(root / directories[part].relative_to(build_dir)) for part in parts]
+
     with tempfile.TemporaryDirectory() as scratch:
         builds = {"shipped": build_dir, "without_bytecode": _without_bytecode(build_dir, Path(scratch) / "b")}
         tree = HandlerTree(ROOT, provisioned, endpoint)
         results: dict[str, dict[str, Any]] = {}
+        floor: dict[str, Any] = {}
         for function_id, code_dir in api_functions():
             found = tree.script_and_env(function_id, code_dir, base)
             if found is None:
@@ -263,10 +292,7 @@ def deployed_imports(
             xray = False
             for _ in range(runs):
                 for name, root in builds.items():
-                    paths = [
-                        str(root / directories[part].relative_to(build_dir))
-                        for part in (function_id, *layers_of[function_id])
-                    ]
+                    paths = paths_of(root, function_id)
                     boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
                     app = str(Path(paths[0]) / "app.py")
                     measured = _deployed_python(_IMPORT_HANDLER.format(path=app), paths, env)
@@ -277,7 +303,20 @@ def deployed_imports(
                     xray = xray or measured["xray"]
             results[function_id] = _summary(*samples["shipped"], xray, runs)
             results[function_id]["without_bytecode"] = _summary(*samples["without_bytecode"], xray, runs)
-        return results
+            if function_id == FLOOR_FUNCTION:
+                floor = _floor(paths_of(build_dir, function_id), env, runs)
+        return results, floor
+
+
+def _floor(paths: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
+    ratios, floor_seconds, baselines = [], [], []
+    for _ in range(runs):
+        boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
+        seconds = _deployed_python(_IMPORT_FLOOR, paths, env)["cpu_seconds"]
+        ratios.append(seconds / boto3_seconds)
+        floor_seconds.append(seconds)
+        baselines.append(boto3_seconds)
+    return _summary(ratios, floor_seconds, baselines, False, runs)
 
 
 # ------------------------------------------------------------------------------- call counting
@@ -1036,7 +1075,7 @@ def main(argv: list[str] | None = None) -> int:
     # One moto server for both (moto keeps one account per process: the resources exist once).
     with _provisioned_on_moto() as moto, _checkout(args.baseline) as baseline:
         print(f"cold imports as deployed ({args.runs} paired runs per API handler)...", flush=True)
-        imports = deployed_imports(moto, args.runs)
+        imports, floor = deployed_imports(moto, args.runs)
         print(f"cold imports in the dev venv ({args.runs} paired runs per API handler)...", flush=True)
         dev_imports = import_ratios(moto, args.runs, baseline)
     print("calls per message, per workflow...", flush=True)
@@ -1070,6 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
         "api_import_ratio": {fid: entry["ratio"] for fid, entry in imports.items()},
         "api_import_cpu_ms": {fid: entry["handler_cpu_ms"] for fid, entry in imports.items()},
         "api_import": imports,
+        "api_import_floor": floor,
         "api_import_dev_venv": dev_imports,
         "baseline_ref": args.baseline,
         "dynamodb_writes_per_message": {w: m.total("dynamodb_write_units") for w, m in measures.items()},
@@ -1121,6 +1161,11 @@ def print_report(report: dict[str, Any]) -> None:
             f" without the shipped bytecode {before['ratio']:.2f}x"
             f" ({before['handler_cpu_ms']} ms vs {before['boto3_cpu_ms']} ms)"
         )
+    floor = report["api_import_floor"]
+    print(
+        f"  {'floor (clients, PII key, logger, a model)':<28} {floor['ratio']:>5.2f}x"
+        f"  ({floor['handler_cpu_ms']} ms vs {floor['boto3_cpu_ms']} ms): what any API handler does first"
+    )
     print(
         "\nAPI handler cold import in the dev venv (bytecode cached; the venv's dev packages make"
         " `import boto3` heavier than in Lambda)"
