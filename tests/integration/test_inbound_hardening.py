@@ -194,6 +194,7 @@ def test_an_empty_cxone_secret_fails_loudly_audited_and_counted(inbound, capsys,
     assert failure["level"] in {"WARNING", "ERROR"} and failure["reason_class"] == "ConfigurationError"
     assert "client_id" in failure["reason"]
     [record] = [r for r in inbound.audit("msg-nocreds") if r["action"] == "processing_failed"]
+    assert record["outcome"] == "retry"
     assert "ConfigurationError" in record["reason"] and "client_id" in record["reason"]
     metrics = emf_metrics(output)
     assert any(

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cxone_relay.platform.cxone.client import CxoneClient
 from cxone_relay.platform.data.audit import AuditTrail
 from cxone_relay.platform.data.dynamo import WriteNotCompleted
+from cxone_relay.platform.errors import PermanentUpstreamError
 from cxone_relay.platform.queueing import QueuePublisher
 from local.builders import emf_metrics, iso_utc
 from local.builders import inbound_sms as sms
@@ -37,6 +39,7 @@ def test_accepted_message_reaches_cxone_a_ticket_and_the_audit(inbound):
     assert stored["idOnExternalPlatform"] == "msg-1"
     assert stored["direction"] == "inbound"
     assert stored["thread"]["idOnExternalPlatform"] == "+14155552671"
+    assert stored["authorEndUserIdentity"]["idOnExternalPlatform"] == "+14155552671"
     assert stored["routingQueueId"] == "billing-en"
     [ticket] = inbound.ticketing.tickets()
     assert ticket["external_id"] == "msg-1"
@@ -74,11 +77,21 @@ def test_each_stage_audits_a_message_as_one_record_of_its_steps(inbound):
         ("ticket_upserted", "ok"),
     ]
     [stored] = inbound.stored_in_cxone()
+    routed = consumed["steps"][1]["details"]
+    assert routed.pop("language_confidence") > 0
+    assert routed == {
+        "category": "billing",
+        "keywords": ["invoice"],
+        "language": "en",
+        "language_fallback": False,
+        "queue": "billing-en",
+    }
     assert consumed["steps"][2]["details"]["cxone_id"] == stored["id"]
     assert (consumed["phone_masked"], consumed["correlation_id"]) == ("***2671", queued["correlation_id"])
     assert [step["at"] for step in consumed["steps"]] == sorted(step["at"] for step in consumed["steps"])
     [_, help_record] = inbound.audit_items("msg-help")
     assert [s["action"] for s in help_record["steps"]] == ["received", "reply_sent"]
+    assert help_record["steps"][1]["details"] == {"keyword": "help"}
 
 
 def test_a_batch_whose_audit_was_not_written_comes_back_and_is_audited_as_replayed(inbound, monkeypatch):
@@ -497,7 +510,12 @@ def test_a_cxone_429_fails_only_the_affected_records_and_a_later_delivery_succee
         "msg-4",
     ]
     assert [len(call["body"]) for call in inbound.ticket_calls()] == [4]
-    assert ("cxone_failed", "retry") in inbound.audit_actions("msg-3")
+    [failure] = [r for r in inbound.audit("msg-3") if r["action"] == "cxone_failed"]
+    assert (failure["outcome"], failure["reason"], failure["details"]) == (
+        "retry",
+        "cxone: POST /dfo/3.0/channels/sms-channel/messages gave up after HTTP 429 (HTTP 429)",
+        {"status": 429, "errors": []},
+    )
 
     inbound.cxone.clear_faults()
     second = inbound.deliver()
@@ -508,7 +526,7 @@ def test_a_cxone_429_fails_only_the_affected_records_and_a_later_delivery_succee
     assert inbound.depth("InboundSmsQueue") == 0
 
 
-def test_a_cxone_400_is_tried_once_then_dead_lettered_with_its_reason(inbound):
+def test_a_cxone_400_is_tried_once_then_dead_lettered_with_its_reason(inbound, captured_logs):
     inbound.post(sms("msg-bad", "Please look at my invoice"))
     inbound.post(sms("msg-good", "Please look at my payment"))
     inbound.cxone.add_fault(status=400, body_contains='"msg-bad"', path_prefix="/dfo/3.0/channels")
@@ -531,11 +549,38 @@ def test_a_cxone_400_is_tried_once_then_dead_lettered_with_its_reason(inbound):
         "permanent_failure",
     ) in actions
     [failure] = [r for r in inbound.audit("msg-bad") if r["action"] == "cxone_failed"]
-    assert failure["details"]["status"] == 400
-    assert failure["details"]["errors"] and all(
-        set(e) == {"field", "errorCode"} for e in failure["details"]["errors"]
+    # CXone's field and error code, never its free-text message (which may echo the number).
+    assert (failure["outcome"], failure["reason"], failure["details"]) == (
+        "permanent_failure",
+        "cxone: POST /dfo/3.0/channels/sms-channel/messages refused (HTTP 400)",
+        {"status": 400, "errors": [{"field": None, "errorCode": "BadRequest"}]},
     )
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
+    [warning] = [
+        json.loads(line) for line in captured_logs.getvalue().splitlines() if "not completed" in line
+    ]
+    assert (warning["message_id"], warning["retryable"], warning["status"]) == ("msg-bad", False, 400)
+
+
+def test_a_refusals_errors_are_audited_as_field_and_code_only_and_at_most_five(inbound, monkeypatch):
+    details = [
+        {"field": f"field{n}", "errorCode": f"Code{n}", "message": "+14155552671 is not allowed"}
+        for n in range(7)
+    ]
+
+    def refused(*args, **kwargs):
+        raise PermanentUpstreamError("cxone", "refused", status=422, details=details)
+
+    monkeypatch.setattr(CxoneClient, "store_inbound_message", refused)
+    inbound.post(sms("msg-refused", "Please look at my invoice"))
+
+    inbound.deliver()
+
+    [failure] = [r for r in inbound.audit("msg-refused") if r["action"] == "cxone_failed"]
+    assert failure["details"] == {
+        "status": 422,
+        "errors": [{"field": f"field{n}", "errorCode": f"Code{n}"} for n in range(5)],
+    }
 
 
 @pytest.mark.parametrize(
