@@ -5,10 +5,12 @@ Lambda's code and layers are read-only (/var/task, /opt), so Python cannot cache
 without __pycache__ in the package, every cold start compiles every module it imports from source
 again (botocore, Powertools, pydantic, the relay). `make bench` measures the handlers both ways.
 
-The .pyc files are hash-based and unchecked. A zip keeps modification times only to 2 seconds, so
-timestamp-based .pyc could look stale in Lambda and be compiled again anyway; and the build
-directory is written afresh by every build, so source and bytecode cannot drift apart. They record
-the paths the code has in Lambda (/var/task, /opt/python), so tracebacks read as they would have.
+The .pyc files are hash-based: a zip keeps modification times only to 2 seconds, so
+timestamp-based .pyc could look stale in Lambda and be compiled again anyway. A layer's are
+unchecked (a layer version cannot change, and the build directory is written afresh by every
+build); a function's are checked against their source's hash, because the Lambda console can edit
+a function's code in place, and an edited handler must not run as its old bytecode. They record the
+paths the code has in Lambda (/var/task, /opt/python), so tracebacks read as they would have.
 
     python -m local.bytecode [BUILD_DIR]     (default .aws-sam/build)
 """
@@ -42,6 +44,7 @@ class Artifact:
     logical_id: str
     directory: Path
     lambda_path: str
+    invalidation: py_compile.PycInvalidationMode
 
 
 def built_artifacts(template: Template, build_dir: Path) -> tuple[list[Artifact], dict[str, list[str]]]:
@@ -49,11 +52,14 @@ def built_artifacts(template: Template, build_dir: Path) -> tuple[list[Artifact]
     artifacts = []
     for layer_id, layer in template.resources_of_type("AWS::Serverless::LayerVersion").items():
         code = build_dir / str(layer["Properties"]["ContentUri"]) / "python"
-        artifacts.append(Artifact(layer_id, code, LAYER_ROOT))
+        artifacts.append(Artifact(layer_id, code, LAYER_ROOT, py_compile.PycInvalidationMode.UNCHECKED_HASH))
     layers_of = {}
     for function_id in template.function_ids():
         properties = template.function_properties(function_id)
-        artifacts.append(Artifact(function_id, build_dir / str(properties["CodeUri"]), FUNCTION_ROOT))
+        code = build_dir / str(properties["CodeUri"])
+        artifacts.append(
+            Artifact(function_id, code, FUNCTION_ROOT, py_compile.PycInvalidationMode.CHECKED_HASH)
+        )
         layers_of[function_id] = [layer["Ref"] for layer in properties.get("Layers", [])]
     return artifacts, layers_of
 
@@ -76,7 +82,7 @@ def compile_artifact(artifact: Artifact) -> bool:
             quiet=1,
             workers=0,  # one process per core
             rx=NEVER_IMPORTED,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            invalidation_mode=artifact.invalidation,
             stripdir=str(artifact.directory),
             prependdir=artifact.lambda_path,
         )

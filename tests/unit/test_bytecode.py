@@ -68,12 +68,14 @@ def compiled(source: Path) -> tuple[int, str] | None:
     return int.from_bytes(data[4:8], "little"), marshal.loads(data[16:]).co_filename  # noqa: S302 - our own build
 
 
-def test_every_importable_module_ships_unchecked_hash_bytecode_naming_its_lambda_path(tmp_path):
+def test_every_importable_module_ships_hash_based_bytecode_naming_its_lambda_path(tmp_path):
     root = built(tmp_path)
 
     assert bytecode.main([str(root)]) == 0
 
-    unchecked_hash = 0b01  # hash-based, source not checked (PEP 552)
+    # PEP 552 flags: bit 0 hash-based, bit 1 check the source. A layer's code cannot change; a
+    # function's can be edited in the Lambda console, so its bytecode is checked against it.
+    unchecked_hash, checked_hash = 0b01, 0b11
     assert compiled(root / "CommonLayer/python/relay/rules.py") == (
         unchecked_hash,
         "/opt/python/relay/rules.py",
@@ -87,8 +89,8 @@ def test_every_importable_module_ships_unchecked_hash_bytecode_naming_its_lambda
         unchecked_hash,
         "/opt/python/lingua/__init__.py",
     )
-    assert compiled(root / "ApiFunction/app.py") == (unchecked_hash, "/var/task/app.py")
-    assert compiled(root / "PullFunction/app.py") == (unchecked_hash, "/var/task/app.py")
+    assert compiled(root / "ApiFunction/app.py") == (checked_hash, "/var/task/app.py")
+    assert compiled(root / "PullFunction/app.py") == (checked_hash, "/var/task/app.py")
 
 
 def test_phone_data_the_relay_never_imports_is_left_as_source(tmp_path):
