@@ -556,9 +556,8 @@ def test_a_cxone_400_is_tried_once_then_dead_lettered_with_its_reason(inbound, c
         {"status": 400, "errors": [{"field": None, "errorCode": "BadRequest"}]},
     )
     assert [m["idOnExternalPlatform"] for m in inbound.stored_in_cxone()] == ["msg-good"]
-    [warning] = [
-        json.loads(line) for line in captured_logs.getvalue().splitlines() if "not completed" in line
-    ]
+    logged = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    [warning] = [entry for entry in logged if entry["message"] == "inbound message not completed"]
     assert (warning["message_id"], warning["retryable"], warning["status"]) == ("msg-bad", False, 400)
 
 
