@@ -239,6 +239,11 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "workflows/dtmf/webhook.py",
         "if self._webhook is None and not pending:",
     ): "a payload is only queued when there is a webhook: with none, nothing is pending either way",
+    (
+        "workflows/consent/intake.py",
+        "return moment.replace(microsecond=moment.microsecond // 1000 * 1001)",
+    ): "a millisecond times 1001 stays in that millisecond (ms * 1001 // 1000 == ms for ms < 1000),"
+    " and the ledger and every text keep milliseconds only",
     **dict.fromkeys(
         [
             ("platform/cxone/tokens.py", "held = None"),

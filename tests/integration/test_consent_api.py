@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 
 import pytest
@@ -98,6 +99,11 @@ def test_the_number_is_read_with_the_bodys_region_or_the_default(consent, phone,
         ({"phone": [PHONE], "source": "web"}, "phone", None),
         ({"phone": PHONE, "source": "web", "region": "GBR"}, "region", None),
         ({"phone": PHONE, "source": "web", "region": 44}, "region", None),
+        (
+            {"phone": PHONE, "source": "web", "region": "ZZ"},
+            "region",
+            "not a region phone numbers can be read for (ISO 3166-1 alpha-2, e.g. US)",
+        ),
         ({"phone": "+1 415\u0000555 2671", "source": "web"}, "phone", None),
         ({"phone": "+" + "1" * 64, "source": "web"}, "phone", None),
     ],
@@ -154,9 +160,37 @@ def test_an_opt_in_is_recorded_with_its_evidence_and_audited(consent):
         "call 4411, recorded consent",
     )
     [record] = consent.audit(consent.last_request_id)
-    assert (record["action"], record["outcome"]) == ("opt_in_recorded", "accepted")
-    assert record["details"]["evidence"] == "call 4411, recorded consent"
+    assert (record["action"], record["outcome"], record["phone_masked"]) == (
+        "opt_in_recorded",
+        "accepted",
+        "***2671",
+    )
+    assert record["details"] == {
+        "source": "agent",
+        "requested_at": consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "evidence": "call 4411, recorded consent",
+    }
     assert consent.depth() == 0  # an opt-in has nothing to sync
+
+
+def test_an_opt_in_reads_the_number_with_the_bodys_region(consent):
+    status, body = consent.opt_in("020 7946 0018", "web", region="GB")
+
+    assert (status, body["phone"]) == (200, "+442079460018")
+    assert consent.ledger().status("+442079460018") is ConsentStatus.OPTED_IN
+
+
+def test_an_opt_in_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent):
+    event = api_gateway_event(
+        "POST", "/opt-in", json.dumps({"phone": PHONE, "source": "api"}), {}, resource="/opt-in"
+    )
+    del event["requestContext"]["requestId"]
+    response = consent.api.lambda_handler(event, LocalLambdaContext("consent-api", 10))
+
+    assert response["statusCode"] == 200
+    [entry] = consent.ledger().history(PHONE)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", entry.reference)
+    assert [record["subject"] for record in consent.audit()] == [entry.reference]
 
 
 def test_a_number_in_the_evidence_is_masked_in_the_ledger_and_the_audit(consent):
@@ -308,15 +342,37 @@ def test_the_api_counts_requests_by_action_and_source_and_rejections_by_reason(
     assert rejected == ["invalid_fields", "malformed_json"]
 
 
-def test_request_and_queued_times_share_the_millisecond_the_ledger_keys_changes_by(consent):
-    consent.clock.advance(microseconds=123_456)
+@pytest.mark.parametrize(
+    ("microseconds", "milliseconds"), [(123_456, "123"), (500_000, "500"), (999_999, "999")]
+)
+def test_request_and_queued_times_share_the_millisecond_the_ledger_keys_changes_by(
+    consent, microseconds, milliseconds
+):
+    consent.clock.advance(microseconds=microseconds)
     consent.opt_out(PHONE, "ivr")
 
     [queued] = consent.queued()
-    assert queued["requested_at"] == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.123Z")
+    assert queued["requested_at"] == consent.clock.now.strftime(f"%Y-%m-%dT%H:%M:%S.{milliseconds}Z")
     consent.deliver()  # the consumer records the queued copy: the same change, no second entry
     [entry] = consent.ledger().history(PHONE)
-    assert entry.occurred_at == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.123+00:00")
+    assert entry.occurred_at == consent.clock.now.strftime(f"%Y-%m-%dT%H:%M:%S.{milliseconds}+00:00")
+
+
+@pytest.fixture
+def machine_in_another_zone(monkeypatch):
+    """The process's local time zone set to UTC+05:30, as on a developer's machine in India."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_times_are_written_in_utc_whatever_the_machines_zone(consent, machine_in_another_zone):
+    consent.opt_out(PHONE, "ivr")
+
+    [queued] = consent.queued()
+    assert queued["requested_at"] == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def test_a_request_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent):
