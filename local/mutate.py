@@ -240,6 +240,21 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         "if self._webhook is None and not pending:",
     ): "a payload is only queued when there is a webhook: with none, nothing is pending either way",
     (
+        "workflows/outbound_sms/intake.py",
+        'numbers, sender = [], "XXXX"',
+    ): "only set once a field problem is recorded: the request is refused before either is read",
+    ("workflows/outbound_sms/intake.py", "return 202, render(result, numbers, dry_run=None)"): (
+        READ_AS_A_CONDITION
+    ),
+    **dict.fromkeys(
+        [
+            ("workflows/outbound_sms/intake.py", "now = datetime.fromtimestamp(self._clock(), None)"),
+            ("workflows/outbound_sms/intake.py", "now = datetime.fromtimestamp(self._clock(), )"),
+        ],
+        "without a zone it is the machine's local time, which quiet hours turn back into the same"
+        " instant (astimezone(UTC), fold included): a container on New York time shows no difference",
+    ),
+    (
         "workflows/consent/intake.py",
         "return moment.replace(microsecond=moment.microsecond // 1000 * 1001)",
     ): "a millisecond times 1001 stays in that millisecond (ms * 1001 // 1000 == ms for ms < 1000),"

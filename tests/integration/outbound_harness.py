@@ -127,7 +127,11 @@ class OutboundHarness:
     def strict_webhooks(self) -> None:
         """A new API container as deployed: webhookUrl must be https and not on this network (the
         harness otherwise lets it point at the ticketing simulator, as the local stack does)."""
-        self._set_environment(API, STATUS_WEBHOOK_ALLOW_LOCAL="false")
+        self.new_api_container(STATUS_WEBHOOK_ALLOW_LOCAL="false")
+
+    def new_api_container(self, **environment: str) -> None:
+        """The API function's next container, started with these variables changed."""
+        self._set_environment(API, **environment)
         self.api.intake = wiring.intake(OutboundApiSettings.from_env(), clock=self.clock)
 
     def _set_environment(self, function_id: str, **overrides: str) -> None:

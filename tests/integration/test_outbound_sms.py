@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cxone_relay.platform.data.audit import AuditTrail
 from cxone_relay.platform.data.consent import ConsentStatus
+from cxone_relay.platform.data.dynamo import WriteNotCompleted
 from cxone_relay.workflows.outbound_sms.models import OutboundSmsRequest
 from local.builders import emf_metrics, peek_messages, stored_fields
 from local.events import LocalLambdaContext
@@ -251,6 +254,100 @@ def test_sends_without_an_idempotency_key_get_message_ids_of_their_own(outbound)
 
     assert first[0]["messageId"] != second[0]["messageId"]
     assert len(outbound.queued()) == 2
+
+
+def test_a_recipient_refused_for_two_reasons_is_audited_with_both(outbound):
+    freephone = "+80012345678"  # no consent, and no time zone to keep quiet hours in
+
+    _, answer = outbound.send(campaign(freephone))
+
+    assert answer["refused"] == [{"to": freephone, "reasons": ["no-consent", "unknown-time-zone"]}]
+    [refusal] = [r for r in outbound.audit(workflow="outbound-sms") if r["action"] == "refused"]
+    assert (refusal["subject"], refusal["reason"]) == (
+        "campaign-spring-sale",
+        "no-consent, unknown-time-zone",
+    )
+
+
+def test_a_send_whose_audit_cannot_be_written_still_answers_and_says_so_in_the_log(
+    outbound, monkeypatch, captured_logs
+):
+    def unavailable(self, events):
+        raise WriteNotCompleted("audit table throttled")
+
+    monkeypatch.setattr(AuditTrail, "record_many", unavailable)
+
+    status, answer = outbound.send(campaign(NEW_YORK))
+
+    # The message is queued: the consumer audits the send itself.
+    assert (status, answer["status"]) == (202, "queued")
+    assert len(outbound.queued()) == 1
+    [failure] = logged(captured_logs, "could not audit an outbound send")
+    assert (failure["level"], failure["exception_name"]) == ("ERROR", "WriteNotCompleted")
+
+
+def test_a_request_refused_at_validation_is_counted_by_its_reason(outbound, capsys):
+    outbound.send(campaign("12"))
+    outbound.send_raw("{")
+
+    emitted = metric_values(capsys.readouterr().out, "OutboundInvalid")
+    assert sorted(dims["reason"] for _, dims in emitted) == ["invalid_fields", "malformed_json"]
+
+
+def test_recipients_sent_with_one_idempotency_key_each_get_a_message_id_of_their_own(outbound):
+    second_in_alaska = "+19075551235"
+    outbound.consent(second_in_alaska, ConsentStatus.OPTED_IN, NOON_NEW_YORK - timedelta(days=2))
+
+    _, answer = outbound.send(
+        campaign(NEW_YORK, SAN_FRANCISCO, ALASKA, second_in_alaska), idempotency_key="k-ids"
+    )
+
+    statuses = [(m["to"], m["status"]) for m in answer["messages"]]
+    assert statuses == [
+        (NEW_YORK, "queued"),
+        (SAN_FRANCISCO, "queued"),
+        (ALASKA, "held"),
+        (second_in_alaska, "held"),
+    ]
+    assert len({m["messageId"] for m in answer["messages"]}) == 4
+
+
+def test_the_queued_message_carries_the_requests_correlation_id_as_an_attribute(outbound):
+    outbound.send(campaign(NEW_YORK))
+
+    [(body, attributes)] = peek_messages(outbound.sqs, outbound.stack.queues["OutboundSmsQueue"])
+    assert attributes == {"correlation_id": json.loads(body)["correlation_id"]}
+
+
+def test_the_idempotency_record_expires_its_in_progress_state_with_the_invocation(outbound):
+    # Were the API to die mid-request, a retry may take over once the invocation's time is up
+    # (10 s here), not only when the record's whole TTL has passed. Powertools reads the wall clock.
+    before = time.time()
+    outbound.send(campaign(NEW_YORK), idempotency_key="k-in-progress")
+    after = time.time()
+
+    [record] = [r for r in outbound.idempotency_records() if r["id"].startswith("sms-send#")]
+    assert before * 1000 < int(record["in_progress_expiration"]) <= after * 1000 + 10_000
+
+
+def test_national_numbers_are_read_in_the_configured_default_region(outbound):
+    london, our_london_number = "+442079460018", "+442079460000"
+    outbound.consent(london, ConsentStatus.OPTED_IN, NOON_NEW_YORK - timedelta(days=2))
+    outbound.new_api_container(DEFAULT_PHONE_REGION="GB")
+
+    status, answer = outbound.send(campaign("020 7946 0018") | {"from": "020 7946 0000"})
+
+    assert (status, [(m["to"], m["status"]) for m in answer["messages"]]) == (202, [(london, "queued")])
+    [queued] = outbound.queued()
+    assert (queued["to"], queued["sender"]) == (london, our_london_number)
+
+
+def test_a_local_stacks_api_takes_a_status_webhook_on_this_machine(outbound):
+    # The harness's API runs as the local stack's does (STATUS_WEBHOOK_ALLOW_LOCAL=true).
+    status, _ = outbound.send(campaign(NEW_YORK, webhookUrl="http://127.0.0.1:8081/status"))
+
+    assert status == 202
+    assert outbound.queued()[0]["webhook_url"] == "http://127.0.0.1:8081/status"
 
 
 def test_two_api_keys_using_the_same_idempotency_key_send_two_messages(outbound):

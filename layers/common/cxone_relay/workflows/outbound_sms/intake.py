@@ -115,7 +115,7 @@ class OutboundIntake:
         idempotency: Idempotency,
         default_region: str,
         max_segments: int,
-        allow_local_webhooks: bool = False,
+        allow_local_webhooks: bool,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_message_id,
     ) -> None:
