@@ -611,9 +611,10 @@ def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock)
     clock.set(datetime(2027, 1, 15, 12, 30, tzinfo=UTC))
     _, answer = outbound.send(campaign(NEW_YORK))
     on_the_minute = answer["messages"][0]["messageId"]
-    later = {"id": "out-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
+    later = {"id": "out-a-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
     held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
-    held.hold("out-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
+    # Filed in message-id order, ahead of out-bare: the sweep must look past one not yet due.
+    held.hold("out-a-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
     # One with neither number nor correlation id: released all the same, audited without them.
     held.hold("out-bare", datetime(2027, 1, 15, 13, tzinfo=UTC), {"id": "out-bare", "campaign_id": "c-4"})
     outbound.sweep()  # up to 12:30
@@ -633,8 +634,8 @@ def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock)
     clock.set(datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC))
     second = outbound.sweep()
     assert second == {"outcome": "completed", "released": 1, "minutes": 1, "checkpoint": "2027-01-15T13:00"}
-    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare", "out-later"])
-    assert decisions(outbound, "out-later") == [
+    assert sorted(q["id"] for q in outbound.queued()) == sorted([on_the_minute, "out-bare", "out-a-later"])
+    assert decisions(outbound, "out-a-later") == [
         {
             "action": "released",
             "outcome": "queued",

@@ -55,7 +55,7 @@ class HeldRelease:
         self._clock = clock
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        budget = TimeBudget.from_context(context, reserve_seconds=2.0)
+        budget = TimeBudget.from_context(context)
         lease = self._lease(budget.usable_seconds() + 30)
         if not lease.acquire(CHECKPOINT):
             count("HeldReleaseSkipped")
@@ -81,9 +81,9 @@ class HeldRelease:
             if budget.usable_seconds() < self._minute_seconds:
                 outcome = "incomplete"
                 break
-            waiting = self._release_minute(minute_of(minute), now)
-            released += waiting[0]
-            if waiting[1]:  # messages due later in this very minute: it is not finished
+            released_now, waiting = self._release_minute(minute_of(minute), now)
+            released += released_now
+            if waiting:  # messages due later in this very minute: it is not finished
                 break
             saved = self._checkpoints.save(CHECKPOINT, minute_of(minute), (), expected_version=version)
             if saved is None:
@@ -99,12 +99,13 @@ class HeldRelease:
         logger.info("held messages swept", extra=result)
         return result
 
-    def _release_minute(self, minute: str, now: datetime) -> tuple[int, int]:
-        """(released, still waiting) for one minute's partition."""
-        released = waiting = 0
+    def _release_minute(self, minute: str, now: datetime) -> tuple[int, bool]:
+        """(how many were released, whether any is still waiting) for one minute's partition.
+        Its messages come in message-id order, not by time: one not yet due is passed over."""
+        released, waiting = 0, False
         for held in self._held.due_in(minute):
-            if datetime.fromisoformat(held.send_after.replace("Z", "+00:00")) > now:
-                waiting += 1
+            if datetime.fromisoformat(held.send_after) > now:
+                waiting = True
                 continue
             message = held.message
             self._statuses.set_pending(held.message_id, MessageStatus.QUEUED, None)

@@ -119,7 +119,7 @@ class StatusProcessor:
     def _latency(self, report: QueuedStatus, record: MessageRecord) -> None:
         if record.sent_at is None:
             return
-        sent = datetime.fromisoformat(record.sent_at.replace("Z", "+00:00"))
+        sent = datetime.fromisoformat(record.sent_at)  # Python 3.11 reads the Z
         latency = max(0.0, (report.timestamp - sent).total_seconds() * 1000)
         metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=latency)
 
