@@ -217,6 +217,17 @@ def peek_bodies(sqs: Any, queue_url: str, rounds: int = 1) -> list[dict[str, Any
     return list(bodies.values())
 
 
+def emf_units(output: str) -> dict[str, str | None]:
+    """Each EMF metric's unit in printed output, by name (dashboards and alarms read it)."""
+    return {
+        metric["Name"]: metric.get("Unit")
+        for line in output.splitlines()
+        if line.startswith('{"_aws"')
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
 def emf_metrics(output: str) -> list[tuple[str, dict[str, str]]]:
     """(metric name, its dimensions) for every CloudWatch EMF metric in printed output."""
     found: list[tuple[str, dict[str, str]]] = []

@@ -22,7 +22,7 @@ from cxone_relay.platform.data.messages import (
     Transition,
 )
 from cxone_relay.workflows.outbound_sms.signatures import signature
-from local.builders import emf_metrics
+from local.builders import emf_metrics, emf_units
 from tests.conftest import WEBHOOK_SECRET
 from tests.dashboard import assert_matches_dashboard
 from tests.integration.outbound_harness import (
@@ -227,6 +227,7 @@ def test_delivered_moves_the_status_forward_emits_latency_and_goes_to_cxone_and_
     ]
     output = capsys.readouterr().out
     assert metric_values(output, "DeliveryLatency") == [([4500.0], {})]
+    assert emf_units(output)["DeliveryLatency"] == "Milliseconds"
     assert metric_values(output, "StatusesForwarded") == [
         ([1.0], {"destination": "cxone"}),
         ([1.0], {"destination": "webhook"}),

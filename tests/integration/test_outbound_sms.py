@@ -15,7 +15,7 @@ from cxone_relay.platform.data.audit import AuditTrail
 from cxone_relay.platform.data.consent import ConsentStatus
 from cxone_relay.platform.data.dynamo import WriteNotCompleted
 from cxone_relay.workflows.outbound_sms.models import OutboundSmsRequest
-from local.builders import emf_metrics, peek_messages, stored_fields
+from local.builders import emf_metrics, emf_units, peek_messages, stored_fields
 from local.events import LocalLambdaContext
 from tests.dashboard import assert_matches_dashboard
 from tests.integration.outbound_harness import Clock, OutboundHarness, logged, metric_values
@@ -127,6 +127,7 @@ def test_a_consented_recipient_in_daytime_is_queued_then_sent_once(outbound, clo
     output = capsys.readouterr().out
     assert metric_values(output, "OutboundSent") == [([1.0], {})]
     assert metric_values(output, "OutboundSegments") == [([1.0], {})]
+    assert (emf_units(output)["OutboundSent"], emf_units(output)["OutboundSegments"]) == ("Count", "Count")
     assert consumer_outcomes(outbound) == [
         {"id": message["messageId"], "status": "sent", "cxone_id": sent["id"], "send_after": None}
     ]
