@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,14 +116,23 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def local_time_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A container whose local time is not UTC (TZ is the customer's to set on a function):
-    a time written without its zone, or read as local, shows here."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
+def machine_time_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Sets the process's local time zone (TZ is the customer's to set on a function) for the
+    test: a time written without its zone, or read as local, shows. UTC again after it."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def local_time_not_utc(machine_time_zone: Callable[[str], None]) -> None:
+    """A container on New York time."""
+    machine_time_zone("America/New_York")
 
 
 @pytest.fixture

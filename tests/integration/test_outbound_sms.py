@@ -613,7 +613,7 @@ def test_a_minute_with_a_message_due_later_in_it_is_swept_again(outbound, clock)
     _, answer = outbound.send(campaign(NEW_YORK))
     on_the_minute = answer["messages"][0]["messageId"]
     later = {"id": "out-a-later", "to": MIAMI, "campaign_id": "c-3", "correlation_id": "corr-3"}
-    held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]), clock)
+    held = HeldMessages(DynamoTable(outbound.dynamodb, outbound.stack.tables["StateTable"]))
     # Filed in message-id order, ahead of out-bare: the sweep must look past one not yet due.
     held.hold("out-a-later", datetime(2027, 1, 15, 13, 0, 30, tzinfo=UTC), later)
     # One with neither number nor correlation id: released all the same, audited without them.

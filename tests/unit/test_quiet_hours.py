@@ -227,22 +227,19 @@ def test_default_regions_are_florida_and_oklahoma():
     ]
 
 
-@pytest.fixture
-def local_time_not_utc(monkeypatch):
-    """A container whose local time is not UTC (TZ is the customer's to set on a function)."""
-    import time as clock
-
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    clock.tzset()
-    yield
-    monkeypatch.undo()
-    clock.tzset()
-
-
-def test_send_times_are_given_in_utc_whatever_the_container_s_zone(rules, local_time_not_utc):
+def test_send_times_are_given_in_utc_whatever_the_container_s_zone(rules, machine_time_zone):
     from zoneinfo import ZoneInfo
 
+    machine_time_zone("Asia/Kolkata")
     open_now = rules.send_time(NEW_YORK, datetime(2027, 1, 15, 12, tzinfo=ZoneInfo("America/New_York")))
     held = rules.send_time(NEW_YORK, utc(2027, 1, 15, 12))
     assert (open_now.at, held.at) == (utc(2027, 1, 15, 17), utc(2027, 1, 15, 13))
     assert [verdict.at.utcoffset().total_seconds() for verdict in (open_now, held)] == [0, 0]
+
+
+def test_the_next_opening_is_the_numbers_day_not_the_machines(rules, machine_time_zone):
+    # 12:00Z is 07:00 on the 15th in New York but already the 16th on Kiritimati (UTC+14): the
+    # window opens at 08:00 New York time on the 15th, not a day later.
+    machine_time_zone("Pacific/Kiritimati")
+
+    assert rules.send_time(NEW_YORK, utc(2027, 1, 15, 12)).at == utc(2027, 1, 15, 13)

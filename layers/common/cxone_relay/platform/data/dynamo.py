@@ -158,7 +158,7 @@ class DynamoTable:
             f"{len(pending)} keys of {self.name} still unprocessed after {self._max_batch_rounds} rounds"
         )
 
-    def query_prefix(self, pk: str, sk_prefix: str) -> list[Item]:
+    def query_prefix(self, pk: str, sk_prefix: str = "") -> list[Item]:
         """Every item of one partition whose sort key starts with `sk_prefix` (all of them for ""),
         in sort-key order."""
         values = {":pk": pk, ":prefix": sk_prefix} if sk_prefix else {":pk": pk}

@@ -210,9 +210,8 @@ class HeldMessage:
 class HeldMessages:
     """Messages waiting for their send window, filed by the minute they may go."""
 
-    def __init__(self, table: DynamoTable, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: DynamoTable) -> None:
         self._table = table
-        self._clock = clock
 
     def hold(self, message_id: str, send_after: datetime, message: Mapping[str, Any]) -> None:
         self._table.put(
@@ -229,7 +228,7 @@ class HeldMessages:
         """Everything filed under one minute, in message-id order."""
         return [
             HeldMessage(str(item["sk"]), str(item["send_after"]), json.loads(str(item["message"])))
-            for item in self._table.query_prefix(keys.held_partition(minute), "")
+            for item in self._table.query_prefix(keys.held_partition(minute))
         ]
 
     def release(self, minute: str, message_id: str) -> bool:

@@ -47,7 +47,7 @@ def intake(settings: OutboundApiSettings, *, clock: Clock = time.time) -> Outbou
     return OutboundIntake(
         gate=SendGate(parts.consent, settings.quiet_hours_rules()),
         statuses=MessageStatusStore(parts.state_table, clock),
-        held=HeldMessages(parts.state_table, clock),
+        held=HeldMessages(parts.state_table),
         publisher=parts.publisher(settings.outbound_queue_url),
         audit=parts.audit,
         hasher=parts.hasher,
@@ -84,7 +84,7 @@ def consumer(
         cxone=parts.cxone(sleeper=sleeper).client(),
         gate=SendGate(parts.consent, settings.quiet_hours_rules()),
         statuses=MessageStatusStore(parts.state_table, clock),
-        held=HeldMessages(parts.state_table, clock),
+        held=HeldMessages(parts.state_table),
         audit=parts.audit,
         clock=clock,
     )
@@ -108,7 +108,7 @@ def held_release(settings: HeldReleaseSettings, *, clock: Clock = time.time) -> 
 
     parts = Components(settings)
     return HeldRelease(
-        held=HeldMessages(parts.state_table, clock),
+        held=HeldMessages(parts.state_table),
         statuses=MessageStatusStore(parts.state_table, clock),
         publisher=parts.publisher(settings.outbound_queue_url),
         checkpoints=CheckpointStore(parts.state_table, clock),
