@@ -170,6 +170,11 @@ ANY_DUMP_MODE = (
     " gives the same (pydantic takes an unknown mode for python)"
 )
 READ_AS_A_CONDITION = "only read as a condition, where None is False"
+NAIVE_LOCAL_TIME = (
+    "without a zone it is the machine's local time, which each reader (iso(), quiet hours) turns"
+    " back into the same instant with astimezone(UTC), fold included: a container on New York time"
+    " shows no difference"
+)
 EQUIVALENT: dict[tuple[str, str], str] = {
     (
         "platform/transport.py",
@@ -250,9 +255,34 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         [
             ("workflows/outbound_sms/intake.py", "now = datetime.fromtimestamp(self._clock(), None)"),
             ("workflows/outbound_sms/intake.py", "now = datetime.fromtimestamp(self._clock(), )"),
+            ("workflows/outbound_sms/processor.py", "now = datetime.fromtimestamp(self._clock(), None)"),
+            ("workflows/outbound_sms/processor.py", "now = datetime.fromtimestamp(self._clock(), )"),
+            ("workflows/outbound_sms/processor.py", "at = iso(datetime.fromtimestamp(self._clock(), None))"),
+            ("workflows/outbound_sms/processor.py", "at = iso(datetime.fromtimestamp(self._clock(), ))"),
+            ("platform/data/messages.py", "return datetime.fromtimestamp(self._clock(), None)"),
+            ("platform/data/messages.py", "return datetime.fromtimestamp(self._clock(), )"),
         ],
-        "without a zone it is the machine's local time, which quiet hours turn back into the same"
-        " instant (astimezone(UTC), fold included): a container on New York time shows no difference",
+        NAIVE_LOCAL_TIME,
+    ),
+    ("workflows/outbound_sms/segments.py", "parts = [_Part(header=None)]"): READ_AS_A_CONDITION,
+    ("workflows/outbound_sms/segments.py", "parts[+1].add(moved, moved_size)"): (
+        "graphemes move only as the second part is made (the first is the only part without a"
+        " header), when parts[1] is parts[-1]"
+    ),
+    **dict.fromkeys(
+        [
+            (
+                "workflows/outbound_sms/status.py",
+                'headers={HEADER: sign(secret, body, int(self._clock())), "content-type": '
+                '"application/json"},',
+            ),
+            (
+                "workflows/outbound_sms/status.py",
+                'headers={HEADER: sign(secret, body, int(self._clock())), "CONTENT-TYPE": '
+                '"application/json"},',
+            ),
+        ],
+        "HTTP header names are case-insensitive: requests sends one Content-Type however it is spelled",
     ),
     (
         "workflows/consent/intake.py",

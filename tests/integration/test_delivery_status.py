@@ -537,6 +537,17 @@ def state_stores(outbound: OutboundHarness) -> tuple[MessageStatusStore, HeldMes
     return MessageStatusStore(table, outbound.clock), HeldMessages(table)
 
 
+def test_held_messages_are_filed_by_their_utc_minute_on_a_machine_in_another_zone(
+    outbound, local_time_not_utc
+):
+    _, held = state_stores(outbound)
+
+    held.hold("out-h1", datetime(2027, 1, 15, 17, 0, 30, tzinfo=UTC), {"id": "out-h1"})
+
+    assert [item["pk"] for item in outbound.state_items("held#")] == ["held#2027-01-15T17:00"]
+    assert [message.message_id for message in held.due_in("2027-01-15T17:00")] == ["out-h1"]
+
+
 def test_a_message_record_is_kept_90_days_and_its_status_only_moves_forward(
     outbound, clock, local_time_not_utc
 ):
