@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -266,6 +267,18 @@ def test_the_queued_message_carries_the_api_request_id_and_its_record_the_masked
     [queued] = inbound.audit("msg-shape")
     assert (queued["action"], queued["phone_masked"]) == ("queued", "***2671")
     assert queued["phone_hash"] and "4155552671" not in queued["phone_hash"]
+
+
+def test_the_received_time_is_the_instant_of_receipt_on_a_machine_in_another_zone(
+    inbound, local_time_not_utc
+):
+    before = time.time()
+    inbound.post(sms("msg-zone"))
+    after = time.time()
+
+    [(raw, _)] = inbound.queued_messages("InboundSmsQueue")
+    received = datetime.fromisoformat(json.loads(raw)["received_at"]).timestamp()
+    assert before - 0.001 <= received <= after + 0.001
 
 
 def test_a_repeated_id_is_queued_once_and_answered_alike(inbound):
