@@ -179,19 +179,6 @@ def test_an_opt_in_reads_the_number_with_the_bodys_region(consent):
     assert consent.ledger().status("+442079460018") is ConsentStatus.OPTED_IN
 
 
-def test_an_opt_in_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent):
-    event = api_gateway_event(
-        "POST", "/opt-in", json.dumps({"phone": PHONE, "source": "api"}), {}, resource="/opt-in"
-    )
-    del event["requestContext"]["requestId"]
-    response = consent.api.lambda_handler(event, LocalLambdaContext("consent-api", 10))
-
-    assert response["statusCode"] == 200
-    [entry] = consent.ledger().history(PHONE)
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", entry.reference)
-    assert [record["subject"] for record in consent.audit()] == [entry.reference]
-
-
 def test_a_number_in_the_evidence_is_masked_in_the_ledger_and_the_audit(consent):
     consent.opt_in(PHONE, evidence="confirmed by calling back 415-555-2671")
     [entry] = consent.ledger().history(PHONE)
@@ -364,14 +351,16 @@ def test_times_are_written_in_utc_whatever_the_machines_zone(consent, local_time
     assert queued["requested_at"] == consent.clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def test_a_request_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent):
-    event = api_gateway_event(
-        "POST", "/opt-out", json.dumps({"phone": PHONE, "source": "api"}), {}, resource="/opt-out"
-    )
+@pytest.mark.parametrize(("path", "status"), [("/opt-out", 202), ("/opt-in", 200)])
+def test_a_request_without_an_api_gateway_request_id_gets_a_reference_of_its_own(consent, path, status):
+    body = json.dumps({"phone": PHONE, "source": "api"})
+    event = api_gateway_event("POST", path, body, {}, resource=path)
     del event["requestContext"]["requestId"]
     response = consent.api.lambda_handler(event, LocalLambdaContext("consent-api", 10))
 
-    assert response["statusCode"] == 202
-    [queued] = consent.queued()
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", queued["reference"])
-    assert [record["subject"] for record in consent.audit()] == [queued["reference"]]
+    assert response["statusCode"] == status
+    [entry] = consent.ledger().history(PHONE)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", entry.reference)
+    assert [record["subject"] for record in consent.audit()] == [entry.reference]
+    queued = [message["reference"] for message in consent.queued()]
+    assert queued == ([entry.reference] if path == "/opt-out" else [])
