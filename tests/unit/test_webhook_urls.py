@@ -39,6 +39,18 @@ LOCAL = "must not point at this network"
         ("https://169.254.169.254/latest/meta-data", LOCAL),
         ("https://[::1]/status", LOCAL),
         ("https://[fe80::1]/status", LOCAL),
+        ("https://[::ffff:127.0.0.1]/status", LOCAL),
+        # Shorthand IPv4 that resolvers read as 127.0.0.1 or 169.254.169.254, and names with the
+        # root's trailing dot: each names this network all the same.
+        ("https://127.1/status", LOCAL),
+        ("https://0x7f000001/status", LOCAL),
+        ("https://2130706433/status", LOCAL),
+        ("https://0177.0.0.1/status", LOCAL),
+        ("https://0xa9.0xfe.0xa9.0xfe/latest/meta-data", LOCAL),
+        ("https://127.0.0.1./status", LOCAL),
+        ("https://localhost./status", LOCAL),
+        ("https://hooks.example.org./status", None),
+        ("https://0x8.0x8.0x8.0x8/status", None),  # 8.8.8.8 written in hex: a public address
     ],
 )
 def test_a_deployed_relay_calls_only_https_hosts_outside_its_network(url, problem):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -414,12 +415,23 @@ def webhook_url_problem(url: str, allow_local: bool) -> str | None:
         return "must name a host, without credentials"
     if allow_local:
         return None
+    host = host.removesuffix(".")  # "localhost." and "127.0.0.1." resolve as the names without the dot
     if host == "localhost" or host.endswith(".localhost"):
         return "must not point at this network"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not address.is_global:
+    address = _address(host)
+    if address is not None and not address.is_global:
         return "must not point at this network"
     return None
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names, or None for a name. IPv4 is read as the resolver reads it, so the
+    shorthand forms are caught too: 127.1, 0x7f000001, 2130706433 and 0177.0.0.1 all mean 127.0.0.1."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
