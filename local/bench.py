@@ -71,9 +71,14 @@ def api_functions() -> list[tuple[str, str]]:
     return [(fid, Path(str(template.function_properties(fid)["CodeUri"])).name) for fid in ids]
 
 
-def _run_python(script: str, env: dict[str, str]) -> dict[str, Any]:
+def _run_python(script: str, env: dict[str, str], flags: tuple[str, ...] = ()) -> dict[str, Any]:
     completed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, *flags, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     return result
@@ -148,16 +153,29 @@ class HandlerTree:
         return _IMPORT_HANDLER.format(path=str(app)), env
 
 
-def _summary(
-    ratios: list[float], handler: list[float], boto3: list[float], xray: bool, runs: int
-) -> dict[str, Any]:
-    return {
-        "ratio": round(statistics.median(ratios), 2),
-        "handler_cpu_ms": round(statistics.median(handler) * 1000),
-        "boto3_cpu_ms": round(statistics.median(boto3) * 1000),
-        "xray_sdk_loaded": xray,
-        "runs": runs,
-    }
+@dataclass
+class PairedRuns:
+    """A script's cold runs, each beside an `import boto3` run made under the same load."""
+
+    script_seconds: list[float] = field(default_factory=list)
+    boto3_seconds: list[float] = field(default_factory=list)
+    xray: bool = False
+
+    def add(self, measured: dict[str, Any], boto3_seconds: float) -> None:
+        self.script_seconds.append(measured["cpu_seconds"])
+        self.boto3_seconds.append(boto3_seconds)
+        self.xray = self.xray or measured["xray"]
+
+    def summary(self) -> dict[str, Any]:
+        """Medians: of each run's ratio, and of the two CPU times."""
+        ratios = [run / boto3 for run, boto3 in zip(self.script_seconds, self.boto3_seconds, strict=True)]
+        return {
+            "ratio": round(statistics.median(ratios), 2),
+            "handler_cpu_ms": round(statistics.median(self.script_seconds) * 1000),
+            "boto3_cpu_ms": round(statistics.median(self.boto3_seconds) * 1000),
+            "xray_sdk_loaded": self.xray,
+            "runs": len(self.script_seconds),
+        }
 
 
 def _measuring_environment() -> dict[str, str]:
@@ -185,20 +203,14 @@ def import_ratios(
             for name, tree in trees.items()
             if (found := tree.script_and_env(function_id, code_dir, base)) is not None
         }
-        samples: dict[str, tuple[list[float], list[float], list[float]]] = {n: ([], [], []) for n in runnable}
-        xray = dict.fromkeys(runnable, False)
-        for _ in range(runs):  # paired: each handler run beside a boto3 run, under the same load
+        samples = {name: PairedRuns() for name in runnable}
+        for _ in range(runs):  # the current and the baseline handler beside the same boto3 run
             boto3_seconds = _run_python(_IMPORT_BOTO3, runnable["current"][1])["cpu_seconds"]
             for name, (script, env) in runnable.items():
-                measured = _run_python(script, env)
-                ratios, handler_seconds, baselines = samples[name]
-                ratios.append(measured["cpu_seconds"] / boto3_seconds)
-                handler_seconds.append(measured["cpu_seconds"])
-                baselines.append(boto3_seconds)
-                xray[name] = xray[name] or measured["xray"]
-        results[function_id] = _summary(*samples["current"], xray["current"], runs)
-        if "baseline" in runnable:
-            results[function_id]["baseline"] = _summary(*samples["baseline"], xray["baseline"], runs)
+                samples[name].add(_run_python(script, env), boto3_seconds)
+        results[function_id] = samples["current"].summary()
+        if "baseline" in samples:
+            results[function_id]["baseline"] = samples["baseline"].summary()
     return results
 
 
@@ -232,16 +244,11 @@ FLOOR_FUNCTION = "DtmfApiFunction"
 
 
 def _deployed_python(script: str, paths: list[str], env: dict[str, str]) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-S", "-B", "-c", _DEPLOYED_PATHS.format(paths=paths) + script],
-        env={key: value for key, value in env.items() if key != "PYTHONPATH"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    return _run_python(
+        _DEPLOYED_PATHS.format(paths=paths) + script,
+        {key: value for key, value in env.items() if key != "PYTHONPATH"},
+        flags=("-S", "-B"),
     )
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
 
 
 def _without_bytecode(build_dir: Path, into: Path) -> Path:
@@ -280,43 +287,29 @@ def deployed_imports(
         builds = {"shipped": build_dir, "without_bytecode": _without_bytecode(build_dir, Path(scratch) / "b")}
         tree = HandlerTree(ROOT, provisioned, endpoint)
         results: dict[str, dict[str, Any]] = {}
-        floor: dict[str, Any] = {}
+        envs: dict[str, dict[str, str]] = {}
         for function_id, code_dir in api_functions():
             found = tree.script_and_env(function_id, code_dir, base)
             if found is None:
                 continue
-            env = found[1]
-            samples: dict[str, tuple[list[float], list[float], list[float]]] = {
-                name: ([], [], []) for name in builds
-            }
-            xray = False
+            env = envs[function_id] = found[1]
+            samples = {name: PairedRuns() for name in builds}
             for _ in range(runs):
                 for name, root in builds.items():
                     paths = paths_of(root, function_id)
                     boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
                     app = str(Path(paths[0]) / "app.py")
-                    measured = _deployed_python(_IMPORT_HANDLER.format(path=app), paths, env)
-                    ratios, handler_seconds, baselines = samples[name]
-                    ratios.append(measured["cpu_seconds"] / boto3_seconds)
-                    handler_seconds.append(measured["cpu_seconds"])
-                    baselines.append(boto3_seconds)
-                    xray = xray or measured["xray"]
-            results[function_id] = _summary(*samples["shipped"], xray, runs)
-            results[function_id]["without_bytecode"] = _summary(*samples["without_bytecode"], xray, runs)
-            if function_id == FLOOR_FUNCTION:
-                floor = _floor(paths_of(build_dir, function_id), env, runs)
-        return results, floor
-
-
-def _floor(paths: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
-    ratios, floor_seconds, baselines = [], [], []
-    for _ in range(runs):
-        boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
-        seconds = _deployed_python(_IMPORT_FLOOR, paths, env)["cpu_seconds"]
-        ratios.append(seconds / boto3_seconds)
-        floor_seconds.append(seconds)
-        baselines.append(boto3_seconds)
-    return _summary(ratios, floor_seconds, baselines, False, runs)
+                    samples[name].add(
+                        _deployed_python(_IMPORT_HANDLER.format(path=app), paths, env), boto3_seconds
+                    )
+            results[function_id] = samples["shipped"].summary()
+            results[function_id]["without_bytecode"] = samples["without_bytecode"].summary()
+        floor = PairedRuns()
+        paths, env = paths_of(build_dir, FLOOR_FUNCTION), envs[FLOOR_FUNCTION]
+        for _ in range(runs):
+            boto3_seconds = _deployed_python(_IMPORT_BOTO3, paths, env)["cpu_seconds"]
+            floor.add(_deployed_python(_IMPORT_FLOOR, paths, env), boto3_seconds)
+        return results, floor.summary()
 
 
 # ------------------------------------------------------------------------------- call counting
